@@ -1,0 +1,43 @@
+"""What the engine emits: risk updates and alerts. Plain data, encoded as JSON on every sink."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Reason(msgspec.Struct, frozen=True):
+    code: str                      # stable identifier, e.g. "logprob_harvesting"
+    text: str                      # plain words with the evidence numbers
+    strength: float                # 0..1 contribution before weighting
+    evidence: dict[str, float] = {}
+
+
+class RiskUpdate(msgspec.Struct, frozen=True):
+    """Account risk after `seq` events; (account_id, seq) is the idempotency key."""
+
+    account_id: str
+    seq: int
+    risk: float
+    severity: str
+    reasons: list[Reason]
+    event_ts: float
+    first_alert_ts: float | None = None
+
+
+class Alert(msgspec.Struct, frozen=True):
+    """Raised when an account first reaches a severity; `alert_id` is deterministic."""
+
+    alert_id: str
+    account_id: str
+    severity: str
+    risk: float
+    reasons: list[Reason]
+    event_ts: float
+    seq: int
+    trigger_event_id: str
+
+
+class Outcome(msgspec.Struct):
+    duplicate: bool = False
+    risk: RiskUpdate | None = None
+    alert: Alert | None = None

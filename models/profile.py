@@ -1,0 +1,195 @@
+"""Per-account behaviour profile: running statistics and sketches of everything an account sends.
+
+State is fixed-size: counters, decayed rates, Welford moments, HyperLogLog registers, a 24-bin
+hour histogram, and two rings (recent event-id hashes for de-duplication, recent simhashes for
+near-duplicate detection). Nothing grows with the number of events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import msgspec
+
+from models import sketches
+from models.event import Event
+from models.simhash import hamming, simhash64
+from models.text_signals import asks_for_reasoning, is_grading_prompt
+
+DEDUP_SLOTS = 256          # recent event ids remembered per account (2 KiB)
+SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one
+NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edited"
+TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
+RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
+
+
+def _h64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+class Moments(msgspec.Struct, array_like=True):
+    """Welford running mean and variance."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        delta = x - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (x - self.mean)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+
+
+class AccountProfile(msgspec.Struct):
+    account_id: str
+    events: int = 0
+    duplicates: int = 0
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    created_ts: float | None = None
+    # volume
+    rate_mass: float = 0.0               # decayed request count, half-life RATE_HALF_LIFE_S
+    peak_rate_per_min: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    errors: int = 0
+    gaps: Moments = msgspec.field(default_factory=Moments)        # log inter-arrival seconds
+    output_len: Moments = msgspec.field(default_factory=Moments)  # output tokens per request
+    prompt_chars: Moments = msgspec.field(default_factory=Moments)
+    hours: list[int] = msgspec.field(default_factory=lambda: [0] * 24)
+    # parameters
+    logprobs: int = 0
+    tiny_max_tokens_logprobs: int = 0    # max_tokens 1-5 together with logprobs
+    logit_bias: int = 0
+    n_gt_1: int = 0
+    temperature_zero: int = 0
+    seeded: int = 0
+    # prompts
+    with_prompt_hash: int = 0
+    with_text: int = 0
+    reasoning_asks: int = 0
+    grading_prompts: int = 0
+    near_duplicates: int = 0
+    templated: int = 0
+    single_turn: int = 0
+    with_messages: int = 0
+    distinct_prompts: bytearray = msgspec.field(default_factory=sketches.hll_new)
+    distinct_systems: bytearray = msgspec.field(default_factory=sketches.hll_new)
+    distinct_models: bytearray = msgspec.field(default_factory=sketches.hll_new)
+    recent_simhashes: list[int] = msgspec.field(default_factory=list)
+    recent_ids: bytearray = msgspec.field(default_factory=lambda: bytearray(8 * DEDUP_SLOTS))
+    # scoring bookkeeping (written by the engine)
+    scored_at_events: int = 0
+    scored_at_ts: float = 0.0
+    risk: float = 0.0
+    alerted_severity: str = ""           # highest severity alerted so far (escalation only)
+    reasons: list[str] = msgspec.field(default_factory=list)
+    first_alert_ts: float | None = None
+
+    def seen(self, event_id: str) -> bool:
+        """Was this event id among the account's recent ones? Records it if not."""
+        key = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+        if self.events and sketches.ring_contains(self.recent_ids, key):
+            self.duplicates += 1
+            return True
+        sketches.ring_put(self.recent_ids, self.events, key)
+        return False
+
+    def update(self, event: Event) -> None:
+        """Fold one new (already de-duplicated) event into the profile."""
+        ts = event.ts
+        if self.events == 0:
+            self.first_ts = self.last_ts = ts
+        else:
+            gap = ts - self.last_ts
+            if gap >= 0:
+                self.gaps.add(math.log1p(gap))
+            self.rate_mass = sketches.decay(self.rate_mass, gap, RATE_HALF_LIFE_S)
+            self.last_ts = max(self.last_ts, ts)
+        self.events += 1
+        self.rate_mass += 1.0
+        self.peak_rate_per_min = max(self.peak_rate_per_min, self.rate_per_min)
+        if event.created_ts is not None:
+            self.created_ts = event.created_ts
+        self.hours[int(ts // 3600) % 24] += 1
+        self.input_tokens += event.input_tokens or 0
+        out = event.output_tokens or 0
+        self.output_tokens += out
+        self.reasoning_tokens += event.reasoning_tokens or 0
+        self.output_len.add(out)
+        if event.status_code is not None and event.status_code >= 400:
+            self.errors += 1
+        if event.model:
+            sketches.hll_add(self.distinct_models, _h64(event.model.encode()))
+        if event.params is not None:
+            self._update_params(event.params)
+        if event.prompt is not None:
+            self._update_prompt(event.prompt)
+
+    def _update_params(self, p) -> None:
+        if p.logprobs or (p.top_logprobs or 0) > 0:
+            self.logprobs += 1
+            if p.max_tokens is not None and 1 <= p.max_tokens <= 5:
+                self.tiny_max_tokens_logprobs += 1
+        if p.logit_bias:
+            self.logit_bias += 1
+        if p.n is not None and p.n > 1:
+            self.n_gt_1 += 1
+        if p.temperature == 0:
+            self.temperature_zero += 1
+        if p.seed is not None:
+            self.seeded += 1
+
+    def _update_prompt(self, prompt) -> None:
+        text = prompt.text
+        if text:
+            self.with_text += 1
+            self.reasoning_asks += asks_for_reasoning(text)
+            self.grading_prompts += is_grading_prompt(text)
+        if prompt.sha256:
+            self.with_prompt_hash += 1
+            sketches.hll_add(self.distinct_prompts, int(prompt.sha256[:16], 16))
+        elif text:
+            self.with_prompt_hash += 1
+            sketches.hll_add(self.distinct_prompts, _h64(text.encode()))
+        if prompt.system_sha256:
+            sketches.hll_add(self.distinct_systems, int(prompt.system_sha256[:16], 16))
+        chars = prompt.chars if prompt.chars is not None else (len(text) if text else None)
+        if chars is not None:
+            self.prompt_chars.add(math.log1p(chars))
+        if prompt.messages is not None:
+            self.with_messages += 1
+            self.single_turn += prompt.messages <= 1
+        simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
+        if simhash is not None:
+            self._update_simhash(simhash)
+
+    def _update_simhash(self, simhash: int) -> None:
+        recent = self.recent_simhashes
+        if recent:
+            nearest = min(hamming(simhash, other) for other in recent)
+            self.near_duplicates += nearest <= NEAR_DUP_BITS
+            self.templated += nearest <= TEMPLATE_BITS
+        if len(recent) >= SIMHASH_SLOTS:
+            recent.pop(0)
+        recent.append(simhash)
+
+    @property
+    def rate_per_min(self) -> float:
+        """Requests per minute, exponentially weighted over the last ~RATE_HALF_LIFE_S."""
+        return self.rate_mass * math.log(2) / (RATE_HALF_LIFE_S / 60.0)
+
+    def rate_at(self, ts: float) -> float:
+        return sketches.decay(self.rate_mass, ts - self.last_ts, RATE_HALF_LIFE_S) * math.log(2) / (
+            RATE_HALF_LIFE_S / 60.0)
+
+
+profile_encoder = msgspec.msgpack.Encoder()
+profile_decoder = msgspec.msgpack.Decoder(AccountProfile)

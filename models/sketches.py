@@ -1,0 +1,68 @@
+"""Fixed-size summaries that keep per-account state bounded, whatever the account sends.
+
+All are plain functions over primitive containers (bytearray, list, float) so that the profile
+holding them serialises with msgspec and moves between workers as bytes.
+"""
+
+from __future__ import annotations
+
+import math
+
+HLL_REGISTERS = 128  # ~9% relative error on distinct counts; 128 bytes per sketch
+_HLL_BITS = 7
+_HLL_ALPHA = 0.7213 / (1 + 1.079 / HLL_REGISTERS)
+
+
+def hll_new() -> bytearray:
+    return bytearray(HLL_REGISTERS)
+
+
+def hll_add(registers: bytearray, hash64: int) -> None:
+    """Add an item given by a uniformly distributed 64-bit hash."""
+    index = hash64 & (HLL_REGISTERS - 1)
+    rest = hash64 >> _HLL_BITS
+    rank = (64 - _HLL_BITS) - rest.bit_length() + 1
+    if rank > registers[index]:
+        registers[index] = rank
+
+
+def hll_count(registers: bytearray) -> float:
+    """Estimated number of distinct items (HyperLogLog with the small-range correction)."""
+    inverse_sum = math.fsum(2.0 ** -r for r in registers)
+    estimate = _HLL_ALPHA * HLL_REGISTERS * HLL_REGISTERS / inverse_sum
+    zeros = registers.count(0)
+    if estimate <= 2.5 * HLL_REGISTERS and zeros:
+        return HLL_REGISTERS * math.log(HLL_REGISTERS / zeros)
+    return estimate
+
+
+def decay(value: float, elapsed_s: float, half_life_s: float) -> float:
+    """Exponential decay of `value` over `elapsed_s` of event time."""
+    if elapsed_s <= 0:
+        return value
+    return value * math.exp(-elapsed_s * math.log(2) / half_life_s)
+
+
+def entropy(counts: list[int]) -> float:
+    """Shannon entropy (nats) of a histogram, normalised to 0..1 by the number of bins."""
+    total = sum(counts)
+    if total == 0:
+        return 0.0
+    h = -sum(c / total * math.log(c / total) for c in counts if c)
+    return h / math.log(len(counts))
+
+
+def ring_contains(ring: bytearray, item: bytes) -> bool:
+    """Is the 8-byte `item` one of the slots of `ring` (aligned to 8)?"""
+    pos = ring.find(item)
+    while pos != -1:
+        if pos % 8 == 0:
+            return True
+        pos = ring.find(item, pos + 1)
+    return False
+
+
+def ring_put(ring: bytearray, slot: int, item: bytes) -> None:
+    """Overwrite slot `slot` (0-based, modulo capacity) of the 8-byte ring."""
+    start = (slot % (len(ring) // 8)) * 8
+    ring[start:start + 8] = item

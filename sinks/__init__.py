@@ -1,0 +1,1 @@
+"""Outputs: PostgreSQL/SQLite store, Prometheus metrics, Kafka topics, files. Sinks never decide."""

@@ -1,0 +1,1 @@
+"""Runtime: configuration, intake, Kafka/Faust worker, file replay, simulator and CLI."""

@@ -1,0 +1,152 @@
+"""`distillguard` command line. Each command is thin wiring around stream/, models/ and sinks/.
+
+Settings come from DISTILLGUARD_* environment variables; flags override them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from stream.config import ConfigError, Settings
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Detect model distillation and extraction attacks in LLM API access logs."""
+
+
+@main.command()
+@click.option("--broker", help="Kafka bootstrap servers [DISTILLGUARD_BROKER].")
+@click.option("--input-topic", help="Topic of access-log events [DISTILLGUARD_INPUT_TOPIC].")
+@click.option("--database-url", help="Store for risk and alerts [DISTILLGUARD_DATABASE_URL].")
+@click.option("--metrics-port", type=int, help="Prometheus port, 0=off [DISTILLGUARD_METRICS_PORT].")
+@click.option("--web-port", type=int, help="Faust web port [DISTILLGUARD_WEB_PORT].")
+@click.option("--data-dir", help="Faust local state dir [DISTILLGUARD_DATA_DIR].")
+@click.option("--partitions", type=int, help="Partitions of created topics [DISTILLGUARD_PARTITIONS].")
+@click.option("--no-sink", "no_sink", is_flag=True, default=None,
+              help="Do not write to the database from this worker.")
+def run(no_sink, **opts) -> None:
+    """The Kafka worker: consume events, score accounts, publish risk and alerts, persist them."""
+    from stream.worker import run_worker
+
+    settings = _settings(**opts, sink_enabled=False if no_sink else None)
+    run_worker(settings)
+
+
+@main.command()
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CSV to write: account_id,risk,first_alert_at,reasons.")
+@click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path),
+              help="Dead-letter file [default: EVENTS.dlq.jsonl beside the input].")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
+    """Replay a JSONL file of contract events through the engine; one CSV row per account."""
+    from sinks.base import ListSink
+    from sinks.files import write_scores_csv
+    from stream.replay import dead_letter_path_for, replay_file
+
+    dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
+    result = replay_file(events, ListSink(), dlq, _engine_config(), progress=not quiet)
+    write_scores_csv(out, list(result.profiles.values()))
+    m = result.metrics
+    bad = int(sum(s.value for s in m.dead_lettered.collect()[0].samples
+                  if s.name.endswith("_total")))
+    click.echo(f"scored {int(m.scored._value.get())} events of {len(result.profiles)} accounts "
+               f"in {result.seconds:.1f}s ({m.consumed._value.get() / result.seconds:,.0f} events/s); "
+               f"{int(m.duplicates._value.get())} duplicates, {bad} dead letters"
+               + (f" -> {result.dead_letter_path}" if result.dead_letter_path else "")
+               + f"; wrote {out}", err=True)
+
+
+def _engine_config():
+    from models.engine import EngineConfig
+
+    s = _settings()
+    return EngineConfig(score_every=s.score_every, score_interval_s=s.score_interval_s)
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL file to write (labels go to OUT.labels.csv).")
+@click.option("--kafka", "to_kafka", is_flag=True, help="Produce to the input topic instead.")
+@click.option("--broker", help="Kafka bootstrap servers [DISTILLGUARD_BROKER].")
+@click.option("--topic", help="Topic to produce to [DISTILLGUARD_INPUT_TOPIC].")
+@click.option("--no-key", is_flag=True, help="Produce without message keys (tests re-keying).")
+@click.option("--events", type=int, default=20_000, show_default=True, help="About this many.")
+@click.option("--accounts", type=int, default=60, show_default=True)
+@click.option("--attack-share", type=float, default=0.15, show_default=True)
+@click.option("--hours", type=float, default=24.0, show_default=True, help="Event-time span.")
+@click.option("--rate", type=float, help="Events per second (wall clock); default: unpaced.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--text-free", is_flag=True, help="Emit only hashes, simhash and lengths.")
+def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_share, hours, rate,
+             seed, text_free) -> None:
+    """Synthetic, labelled traffic: benign personas and attacks, to a file or to Kafka."""
+    from stream.simulate.generator import SimConfig, generate
+    from stream.simulate.writers import labels_path_for, send_to_kafka, write_jsonl, write_labels
+
+    if bool(out) == bool(to_kafka):
+        raise click.UsageError("give exactly one of --out FILE or --kafka")
+    cfg = SimConfig(accounts=accounts, attack_share=attack_share, events=events, hours=hours,
+                    seed=seed, text=not text_free)
+    accts, stream = generate(cfg)
+    total = sum(a.n_events for a in accts)
+    if to_kafka:
+        s = _settings(broker=broker, input_topic=topic)
+        n = send_to_kafka(s.broker, s.input_topic, stream, total, rate, keyed=not no_key)
+        click.echo(f"produced {n} events of {len(accts)} accounts to {s.input_topic}", err=True)
+        return
+    n = write_jsonl(out, stream, total, rate)
+    write_labels(labels_path_for(out), accts)
+    attackers = sum(a.attack for a in accts)
+    click.echo(f"wrote {n} events of {len(accts)} accounts ({attackers} attackers) to {out}; "
+               f"labels in {labels_path_for(out)}", err=True)
+
+
+@main.command()
+@click.option("--database-url", help="SQLite/PostgreSQL URL [default: sqlite file in ./out].")
+@click.option("--events", type=int, default=20_000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--top", type=int, default=10, show_default=True, help="Accounts to list.")
+def demo(database_url, events, seed, top) -> None:
+    """The embedded default: simulator -> engine -> SQLite in one process, no Kafka or Postgres."""
+    from stream.demo import run_demo
+
+    run_demo(database_url, events=events, seed=seed, top=top)
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command()
+@click.option("--database-url", help="Target database [DISTILLGUARD_DATABASE_URL].")
+def upgrade(database_url) -> None:
+    """Apply all migrations to the configured database."""
+    from sinks.migrate import upgrade as do_upgrade
+
+    url = _settings(database_url=database_url).database_url
+    do_upgrade(url)
+    click.echo(f"database at {_redact(url)} is at the latest schema", err=True)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""One frozen settings object for the runtime: defaults < DISTILLGUARD_* variables < CLI flags.
+
+Unknown DISTILLGUARD_* variables are rejected with the name, so a typo never silently falls back
+to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+PREFIX = "DISTILLGUARD_"
+# Read by the deploy scripts, not by the Python runtime; accepted so they are not "unknown".
+SCRIPT_ONLY = {"RUN_DIR", "CACHE"}
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str = "127.0.0.1:9092"              # Kafka bootstrap servers, comma-separated
+    app_id: str = "distillguard"                # Kafka consumer group and Faust app id
+    input_topic: str = "api-access-logs"
+    risk_topic: str = "account-risk"
+    alerts_topic: str = "alerts"
+    partitions: int = 4                         # partitions for topics the worker creates
+    database_url: str = "sqlite:///distillguard.sqlite"
+    metrics_port: int = 9464                    # Prometheus /metrics of the worker; 0 = off
+    web_port: int = 6066                        # Faust's own web server
+    data_dir: str = "/tmp/distillguard/worker"  # Faust local state
+    score_every: int = 25                       # score an account every N events...
+    score_interval_s: float = 300.0             # ...or after this much event time
+    sink_batch: int = 500                       # rows per PostgreSQL write
+    sink_flush_s: float = 1.0                   # longest wait before a partial batch is written
+    sink_enabled: bool = True                   # run the PostgreSQL sink agent in the worker
+    log_level: str = "info"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in env.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX):].lower()
+            if key[len(PREFIX):] in SCRIPT_ONLY:
+                continue
+            if name not in known:
+                raise ConfigError(f"unknown setting {key}; known: "
+                                  + ", ".join(PREFIX + n.upper() for n in known))
+            values[name] = _coerce(key, raw, known[name].type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return dataclasses.replace(cls(), **values)
+
+
+def _coerce(key: str, raw: str, type_name: Any) -> Any:
+    type_name = getattr(type_name, "__name__", type_name)
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a valid {type_name}") from None
+    return raw

@@ -1,0 +1,1 @@
+"""Synthetic, labelled API traffic: benign personas (hard negatives included) and attacks."""
