@@ -25,7 +25,7 @@ PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on t
 @dataclass(frozen=True)
 class EngineConfig:
     score_every: int = 25          # score an account after this many new events...
-    score_interval_s: float = 300.0  # ...or this much event time since its last score
+    score_interval_s: float = 900.0  # ...or this much event time since its last score
     learn_below_risk: float = 50.0  # peer model learns only from accounts below this risk
 
 
