@@ -119,7 +119,8 @@ ensure_role_db() {
     -v user="$PG_USER" -v pw="$PG_PASSWORD" -v db="$PG_DB" <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
-ALTER ROLE :"user" WITH LOGIN PASSWORD :'pw';
+-- CREATEDB: tests make a database each; CREATEROLE: the migration adds the billing role.
+ALTER ROLE :"user" WITH LOGIN CREATEDB CREATEROLE PASSWORD :'pw';
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL

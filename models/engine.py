@@ -59,7 +59,9 @@ class Engine:
         return outcomes
 
     def _due(self, p: AccountProfile) -> bool:
-        return (p.events - p.scored_at_events >= self.config.score_every
+        """First event (so every account has a risk row at once), then every k events or t s."""
+        return (p.scored_at_events == 0
+                or p.events - p.scored_at_events >= self.config.score_every
                 or p.last_ts - p.scored_at_ts >= self.config.score_interval_s)
 
     def _score(self, p: AccountProfile, trigger_event_id: str) -> Outcome:

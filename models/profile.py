@@ -17,7 +17,7 @@ from models.event import Event
 from models.simhash import hamming, simhash64
 from models.text_signals import asks_for_reasoning, is_grading_prompt
 
-DEDUP_SLOTS = 256          # recent event ids remembered per account (2 KiB)
+DEDUP_SLOTS = 1024         # recent event ids remembered per account (4-byte hashes: 4 KiB)
 SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one
 NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edited"
 TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
@@ -84,7 +84,7 @@ class AccountProfile(msgspec.Struct):
     distinct_systems: bytearray = msgspec.field(default_factory=sketches.hll_new)
     distinct_models: bytearray = msgspec.field(default_factory=sketches.hll_new)
     recent_simhashes: list[int] = msgspec.field(default_factory=list)
-    recent_ids: bytearray = msgspec.field(default_factory=lambda: bytearray(8 * DEDUP_SLOTS))
+    recent_ids: bytearray = msgspec.field(default_factory=lambda: bytearray(4 * DEDUP_SLOTS))
     # scoring bookkeeping (written by the engine)
     scored_at_events: int = 0
     scored_at_ts: float = 0.0
@@ -94,8 +94,10 @@ class AccountProfile(msgspec.Struct):
     first_alert_ts: float | None = None
 
     def seen(self, event_id: str) -> bool:
-        """Was this event id among the account's recent ones? Records it if not."""
-        key = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+        """Was this event id among the account's last DEDUP_SLOTS ones? Records it if not.
+
+        4-byte hashes: a false "seen" needs a collision among 1024 slots, ~2e-7 per event."""
+        key = hashlib.blake2b(event_id.encode(), digest_size=4).digest()
         if self.events and sketches.ring_contains(self.recent_ids, key):
             self.duplicates += 1
             return True

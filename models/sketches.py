@@ -54,16 +54,18 @@ def entropy(counts: list[int]) -> float:
 
 
 def ring_contains(ring: bytearray, item: bytes) -> bool:
-    """Is the 8-byte `item` one of the slots of `ring` (aligned to 8)?"""
+    """Is `item` one of the slots of `ring` (slots are len(item) bytes, aligned)?"""
+    width = len(item)
     pos = ring.find(item)
     while pos != -1:
-        if pos % 8 == 0:
+        if pos % width == 0:
             return True
         pos = ring.find(item, pos + 1)
     return False
 
 
 def ring_put(ring: bytearray, slot: int, item: bytes) -> None:
-    """Overwrite slot `slot` (0-based, modulo capacity) of the 8-byte ring."""
-    start = (slot % (len(ring) // 8)) * 8
-    ring[start:start + 8] = item
+    """Overwrite slot `slot` (0-based, modulo capacity) of a ring of len(item)-byte slots."""
+    width = len(item)
+    start = (slot % (len(ring) // width)) * width
+    ring[start:start + width] = item

@@ -103,7 +103,6 @@ def parse_event(raw: bytes, now: float) -> Event | DeadLetter:
             Reason.FUTURE_TIMESTAMP,
             f"timestamp {event.timestamp} is {(event.ts - now) / 3600:.1f} h in the future",
         )
-    if event.source_ip is not None:
-        if not _is_ip(event.source_ip):
-            return DeadLetter(Reason.WRONG_TYPE, "source_ip is not an IP address - at `$.source_ip`")
+    if event.source_ip is not None and not _is_ip(event.source_ip):
+        return DeadLetter(Reason.WRONG_TYPE, "source_ip is not an IP address - at `$.source_ip`")
     return event

@@ -1,0 +1,145 @@
+"""The Kafka worker (`distillguard run`): Faust agents around the shared pipeline.
+
+    api-access-logs ──score_events──> profiles table (changelog) ──> account-risk, alerts
+          │  (bad)  └─> api-access-logs.dlq        (no key / wrong key)
+          └────────────> <app>-events-by-account ──score_rekeyed──┘
+    account-risk + alerts ──Persister (own consumer group)──> PostgreSQL
+
+Agents run with concurrency=1 (they have side effects), profiles are always reassigned into the
+table (`table[k] = v`, done by the engine), and an account's events are processed on the
+partition its key hashes to, so its profile lives in exactly one changelog partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+import msgspec
+from aiokafka.partitioner import murmur2
+from prometheus_client import start_http_server
+
+from models.engine import Engine, EngineConfig
+from models.event import Event
+from sinks.base import ListSink
+from sinks.metrics import Metrics
+from sinks.migrate import upgrade
+from sinks.store import RiskStore
+from stream.codecs import PROFILE_CODEC
+from stream.config import Settings
+from stream.persist import Persister
+from stream.pipeline import Pipeline
+from stream.topics import TopicNames, ensure_topics
+
+log = logging.getLogger("distillguard.worker")
+_json = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(Event)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default (murmur2) partitioner, as Java, aiokafka and kafka-python clients use."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def build_app(settings: Settings, metrics: Metrics) -> faust.App:
+    names = TopicNames.of(settings)
+    counts = ensure_topics(settings.broker, [names.input, names.dead_letters, names.by_account,
+                                             names.risk, names.alerts], settings.partitions)
+    partitions = counts[names.input]
+    if counts[names.by_account] != partitions:
+        raise RuntimeError(f"{names.by_account} has {counts[names.by_account]} partitions, "
+                           f"{names.input} has {partitions}: they must match")
+    app = faust.App(
+        settings.app_id, broker=f"kafka://{settings.broker}", store="memory://",
+        datadir=settings.data_dir, topic_partitions=partitions, topic_replication_factor=1,
+        topic_disable_leader=True, consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0, producer_acks=-1, web_port=settings.web_port,
+        web_bind="127.0.0.1", web_host="127.0.0.1", processing_guarantee="at_least_once",
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    input_topic = app.topic(names.input, partitions=partitions, **raw)
+    by_account = app.topic(names.by_account, partitions=partitions, **raw)
+    dead_letters = app.topic(names.dead_letters, **raw)
+    risk_topic, alerts_topic = app.topic(names.risk, **raw), app.topic(names.alerts, **raw)
+    profiles = app.Table("account-profiles", default=None, partitions=partitions)
+    # Faust derives serializers from key/value types; profiles are not Faust models, so name
+    # the codecs directly (before the changelog topic is first built).
+    profiles.key_serializer, profiles.value_serializer = "json", PROFILE_CODEC
+    outputs, dlq = ListSink(), ListSink()
+    pipeline = Pipeline(Engine(profiles, EngineConfig(settings.score_every,
+                                                      settings.score_interval_s)),
+                        metrics, dlq, outputs)
+    processed: dict[tuple[str, int], int] = {}
+
+    async def publish() -> None:
+        """Send what the last event produced: dead letters, risk updates, alerts."""
+        for rec in dlq.items:
+            headers = [("dlq.reason", rec.reason.encode()), ("dlq.error", rec.error.encode()[:1024])]
+            headers += [(f"dlq.source.{k}", str(v).encode()) for k, v in rec.source.items()]
+            await dead_letters.send(value=rec.original, headers=headers)
+        for out in outputs.items:
+            topic = alerts_topic if out.__class__.__name__ == "Alert" else risk_topic
+            await topic.send(key=out.account_id.encode(), value=_json.encode(out))
+        dlq.items.clear()
+        outputs.items.clear()
+
+    @app.agent(input_topic, concurrency=1)
+    async def score_events(stream):
+        async for event in stream.events():
+            started = time.perf_counter()
+            msg = event.message
+            ev = pipeline.parse(event.value or b"",
+                                {"topic": msg.topic, "partition": msg.partition,
+                                 "offset": msg.offset})
+            if ev is not None:
+                key = ev.account_id.encode()
+                if msg.key == key and msg.partition == partition_for(key, partitions):
+                    pipeline.score(ev)
+                else:  # route by account_id ourselves, so its events meet on one partition
+                    await by_account.send(key=key, value=_json.encode(ev),
+                                          partition=partition_for(key, partitions))
+            await publish()
+            processed[(msg.topic, msg.partition)] = msg.offset
+            metrics.latency.observe(time.perf_counter() - started)
+
+    @app.agent(by_account, concurrency=1)
+    async def score_rekeyed(stream):
+        async for event in stream.events():
+            pipeline.score(_event_decoder.decode(event.value))
+            await publish()
+
+    @app.timer(interval=5.0)
+    async def measure_lag():
+        """Consumer lag per input partition, and how many profiles this worker holds."""
+        for tp in app.consumer.assignment():
+            if tp.topic not in (names.input, names.by_account):
+                continue
+            done = processed.get((tp.topic, tp.partition))
+            position = done + 1 if done is not None else await app.consumer.position(tp) or 0
+            lag = max(0, app.consumer.highwater(tp) - position)
+            metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+        metrics.accounts.set(len(profiles))
+
+    if settings.sink_enabled:
+        @app.task
+        async def persist_outputs():
+            upgrade(settings.database_url)
+            store = RiskStore(settings.database_url, settings.sink_batch)
+            await Persister(settings.broker, f"{settings.app_id}-store-sink", names.risk,
+                            names.alerts, store, metrics, settings.sink_batch,
+                            settings.sink_flush_s).run()
+
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    metrics = Metrics()
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
+    app = build_app(settings, metrics)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,46 @@
+"""Event builders shared by the tests."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+
+_ids = itertools.count()
+BASE_TS = 1793491200_000  # 2026-11-01T00:00:00Z in epoch ms
+
+
+def event(account: str = "acct-a", ts_ms: int | None = None, **fields) -> dict:
+    n = next(_ids)
+    return {"event_id": f"ev-{n}", "timestamp": ts_ms if ts_ms is not None else BASE_TS + n * 1000,
+            "account_id": account, **fields}
+
+
+def raw(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def harvester_events(account: str, n: int, start_ms: int = BASE_TS, step_ms: int = 2000) -> list[dict]:
+    """Logprob harvesting: one-token answers with full top logprobs and logit bias."""
+    out = []
+    for i in range(n):
+        text = f"Complete the sentence number {i % 7}: the quick brown fox"
+        out.append(event(account, start_ms + i * step_ms, input_tokens=20, output_tokens=1,
+                         params={"temperature": 0, "max_tokens": 1, "logprobs": True,
+                                 "top_logprobs": 20, "logit_bias": 50},
+                         prompt={"sha256": hashlib.sha256(f"{text}{i}".encode()).hexdigest(),
+                                 "simhash": f"{(0xF0F0F0F0F0F0F0F0 ^ (1 << (i % 3))):016x}",
+                                 "chars": len(text), "messages": 1}))
+    return out
+
+
+def chat_events(account: str, n: int, start_ms: int = BASE_TS, step_ms: int = 60_000) -> list[dict]:
+    """An ordinary chat customer: varied prompts, streamed answers, no logprobs."""
+    out = []
+    for i in range(n):
+        h = hashlib.sha256(f"{account}-{i}".encode()).hexdigest()
+        out.append(event(account, start_ms + i * step_ms, input_tokens=300 + i % 50,
+                         output_tokens=200 + i % 80,
+                         params={"temperature": 0.7, "stream": True},
+                         prompt={"sha256": h, "simhash": h[:16], "chars": 400, "messages": 3}))
+    return out

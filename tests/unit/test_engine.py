@@ -1,0 +1,95 @@
+"""The engine: de-duplication, bounded state, alerts for attacks, quiet for ordinary use."""
+
+import msgspec
+
+from models.engine import Engine, EngineConfig, alert_id
+from models.event import Event
+from models.profile import AccountProfile, profile_decoder, profile_encoder
+from models.timestamps import to_epoch_seconds
+from tests.helpers import chat_events, event, harvester_events
+
+
+def as_event(d: dict) -> Event:
+    ev = msgspec.convert(d, Event)
+    ev.ts = to_epoch_seconds(ev.timestamp)
+    return ev
+
+
+def run(events: list[dict], config: EngineConfig | None = None):
+    profiles: dict[str, AccountProfile] = {}
+    engine = Engine(profiles, config)
+    outcomes = [engine.process(as_event(e)) for e in events]
+    outcomes += engine.flush(list(profiles))
+    return profiles, outcomes
+
+
+def test_repeated_event_id_is_counted_once():
+    events = chat_events("acct-1", 50)
+    profiles, outcomes = run(events + events[:20] + events[30:35])
+    assert profiles["acct-1"].events == 50
+    assert profiles["acct-1"].duplicates == 25
+    assert sum(o.duplicate for o in outcomes) == 25
+
+
+def test_state_size_does_not_grow_with_events():
+    """The serialised profile after 200 and after 5,000 events is (nearly) the same size."""
+    sizes = []
+    for n in (200, 5000):
+        profiles, _ = run(harvester_events("acct-big", n))
+        sizes.append(len(profile_encoder.encode(profiles["acct-big"])))
+    assert abs(sizes[1] - sizes[0]) < 64, sizes
+    assert sizes[1] < 8192
+
+
+def test_profile_roundtrips_through_the_changelog_codec():
+    profiles, _ = run(harvester_events("acct-rt", 120))
+    p = profiles["acct-rt"]
+    assert profile_decoder.decode(profile_encoder.encode(p)) == p
+
+
+def test_logprob_harvester_alerts_with_reason_and_evidence():
+    profiles, outcomes = run(harvester_events("acct-h", 300))
+    alerts = [o.alert for o in outcomes if o.alert]
+    assert alerts, "no alert for a logprob harvester"
+    assert alerts[0].account_id == "acct-h"
+    assert alerts[0].alert_id == alert_id("acct-h", alerts[0].severity)
+    assert profiles["acct-h"].risk >= 80
+    codes = {r.code for r in alerts[-1].reasons}
+    assert "logprob_harvesting" in codes
+    harvest = next(r for r in alerts[-1].reasons if r.code == "logprob_harvesting")
+    assert harvest.evidence["tiny_logprob_share"] == 1.0
+
+
+def test_ordinary_chat_customer_stays_low():
+    profiles, outcomes = run(chat_events("acct-c", 400))
+    assert profiles["acct-c"].risk < 50
+    assert not [o for o in outcomes if o.alert]
+
+
+def test_one_alert_per_severity_not_one_per_event():
+    _, outcomes = run(harvester_events("acct-h2", 1000), EngineConfig(score_every=1))
+    alerts = [o.alert for o in outcomes if o.alert]
+    assert 1 <= len(alerts) <= 2  # high, then at most one escalation to critical
+    assert len({a.alert_id for a in alerts}) == len(alerts)
+
+
+def test_scores_use_event_time_only():
+    """Same events, same scores: no wall clock anywhere in the engine."""
+    events = harvester_events("acct-t", 200) + chat_events("acct-u", 200)
+    events.sort(key=lambda e: e["timestamp"])
+    p1, o1 = run(events)
+    p2, o2 = run(events)
+    assert [o.risk for o in o1] == [o.risk for o in o2]
+    assert p1 == p2
+
+
+def test_cadence_scores_every_k_events():
+    _, outcomes = run(chat_events("acct-k", 100, step_ms=1000), EngineConfig(score_every=10,
+                                                                              score_interval_s=1e9))
+    # the first event (every account gets a risk row at once), then events 11, 21, ..., 91
+    assert sum(o.risk is not None for o in outcomes) == 1 + 9 + 1  # + the end-of-replay flush
+
+
+def test_events_without_prompt_or_params_are_scored():
+    profiles, _ = run([event("acct-bare") for _ in range(40)])
+    assert profiles["acct-bare"].events == 40
