@@ -178,6 +178,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 # Consumer groups start immediately instead of waiting 3 s for more members.
 group.initial.rebalance.delay.ms=0
+# The contract allows events up to 1 MiB; larger ones must reach the dead-letter topic, not be
+# refused by the broker, so the broker accepts somewhat larger messages.
+message.max.bytes=4194304
 
 # After a restart the controller keeps the previous run's broker registration
 # until its session expires, and the new broker cannot register before that

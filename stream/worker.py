@@ -34,6 +34,7 @@ from stream.topics import TopicNames, ensure_topics
 
 log = logging.getLogger("distillguard.worker")
 _json = msgspec.json.Encoder()
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _event_decoder = msgspec.json.Decoder(Event)
 
 
@@ -56,15 +57,23 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
         topic_disable_leader=True, consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0, producer_acks=-1, web_port=settings.web_port,
         web_bind="127.0.0.1", web_host="127.0.0.1", processing_guarantee="at_least_once",
+        # Events up to the contract's 1 MiB (and oversized ones bound for the DLQ) must pass.
+        producer_max_request_size=MAX_MESSAGE_BYTES, consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+        # A killed worker's partitions move to a new one within seconds, not a minute.
+        broker_session_timeout=10.0, broker_heartbeat_interval=2.0,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     input_topic = app.topic(names.input, partitions=partitions, **raw)
     by_account = app.topic(names.by_account, partitions=partitions, **raw)
     dead_letters = app.topic(names.dead_letters, **raw)
     risk_topic, alerts_topic = app.topic(names.risk, **raw), app.topic(names.alerts, **raw)
-    profiles = app.Table("account-profiles", default=None, partitions=partitions)
-    # Faust derives serializers from key/value types; profiles are not Faust models, so name
-    # the codecs directly (before the changelog topic is first built).
+    # Faust derives serializers from key/value types; profiles are not Faust models, so the
+    # changelog topic (written by the table AND read back on recovery) names the codec itself.
+    changelog = app.topic(f"{settings.app_id}-account-profiles-changelog", partitions=partitions,
+                          key_serializer="json", value_serializer=PROFILE_CODEC,
+                          compacting=True, deleting=False, internal=True)
+    profiles = app.Table("account-profiles", default=None, partitions=partitions,
+                         changelog_topic=changelog)
     profiles.key_serializer, profiles.value_serializer = "json", PROFILE_CODEC
     outputs, dlq = ListSink(), ListSink()
     pipeline = Pipeline(Engine(profiles, EngineConfig(settings.score_every,
