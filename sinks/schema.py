@@ -45,7 +45,18 @@ alerts = sa.Table(
     sa.Column("trigger_event_id", sa.String(128), nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+    # 0002: lifecycle (status: open -> acknowledged -> resolved | false_positive)
+    sa.Column("reason_group", sa.String(64), nullable=False, server_default="behaviour"),
+    sa.Column("window_start", TS),
+    sa.Column("window_end", TS),
+    sa.Column("example_event_ids", JSON, nullable=False, server_default="[]"),
+    sa.Column("escalations", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("acknowledged_at", TS),
+    sa.Column("resolved_at", TS),
+    sa.Column("label", sa.String(32)),          # true_positive | false_positive
+    sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
 )
+ALERT_STATUSES = ("open", "acknowledged", "resolved", "false_positive")
 
 # Read-only view for billing: one row per account, no evidence, no internals.
 BILLING_VIEW = "billing_account_risk"
