@@ -92,7 +92,9 @@ class Engine:
         p.risk, p.reasons = risk, [r.text for r in reasons]
         p.scored_at_events, p.scored_at_ts = p.events, p.last_ts
         update = RiskUpdate(account_id=p.account_id, seq=p.events, risk=risk, severity=severity,
-                            reasons=reasons, event_ts=p.last_ts, first_alert_ts=p.first_alert_ts)
+                            reasons=reasons, event_ts=p.last_ts, first_alert_ts=p.first_alert_ts,
+                            recent_api_keys=list(p.recent_api_keys),
+                            recent_source_ips=list(p.recent_source_ips))
         return Outcome(risk=update, alert=alert)
 
 

@@ -22,6 +22,9 @@ class RiskUpdate(msgspec.Struct, frozen=True):
     reasons: list[Reason]
     event_ts: float
     first_alert_ts: float | None = None
+    # where enforcement can bite: the account's most recent credentials and client addresses
+    recent_api_keys: list[str] = []
+    recent_source_ips: list[str] = []
 
 
 class Alert(msgspec.Struct, frozen=True):

@@ -22,10 +22,21 @@ SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new o
 NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edited"
 TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
 RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
+RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement decisions
 
 
 def _h64(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def _remember(recent: list[str], value: str) -> None:
+    """Most-recent-first list of distinct values, at most RECENT_SCOPES long."""
+    if recent and recent[0] == value:
+        return
+    if value in recent:
+        recent.remove(value)
+    recent.insert(0, value)
+    del recent[RECENT_SCOPES:]
 
 
 class Moments(msgspec.Struct, array_like=True):
@@ -84,6 +95,8 @@ class AccountProfile(msgspec.Struct):
     distinct_systems: bytearray = msgspec.field(default_factory=sketches.hll_new)
     distinct_models: bytearray = msgspec.field(default_factory=sketches.hll_new)
     recent_simhashes: list[int] = msgspec.field(default_factory=list)
+    recent_api_keys: list[str] = msgspec.field(default_factory=list)    # last RECENT_SCOPES
+    recent_source_ips: list[str] = msgspec.field(default_factory=list)  # distinct values
     recent_ids: bytearray = msgspec.field(default_factory=lambda: bytearray(4 * DEDUP_SLOTS))
     # scoring bookkeeping (written by the engine)
     scored_at_events: int = 0
@@ -128,6 +141,10 @@ class AccountProfile(msgspec.Struct):
         self.output_len.add(out)
         if event.status_code is not None and event.status_code >= 400:
             self.errors += 1
+        if event.api_key_id:
+            _remember(self.recent_api_keys, event.api_key_id)
+        if event.source_ip:
+            _remember(self.recent_source_ips, event.source_ip)
         if event.model:
             sketches.hll_add(self.distinct_models, _h64(event.model.encode()))
         if event.params is not None:

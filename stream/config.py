@@ -39,6 +39,14 @@ class Settings:
     sink_flush_s: float = 1.0                   # longest wait before a partial batch is written
     sink_enabled: bool = True                   # run the PostgreSQL sink agent in the worker
     log_level: str = "info"
+    # operations (issue 4): decisions, feedback, webhooks, the risk API
+    decisions_topic: str = "decisions"
+    feedback_topic: str = "feedback"            # analyst labels, consumed by the worker
+    decisions_enabled: bool = True              # run the decider (risk -> enforcement decisions)
+    webhook_urls: str = ""                      # comma-separated; generic JSON body
+    webhook_slack_urls: str = ""                # comma-separated; Slack-compatible body
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

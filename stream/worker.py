@@ -24,12 +24,10 @@ from models.engine import Engine, EngineConfig
 from models.event import Event
 from sinks.base import ListSink
 from sinks.metrics import Metrics
-from sinks.migrate import upgrade
-from sinks.store import RiskStore
 from stream.codecs import PROFILE_CODEC
 from stream.config import Settings
-from stream.persist import Persister
 from stream.pipeline import Pipeline
+from stream.services import side_services
 from stream.topics import TopicNames, ensure_topics
 
 log = logging.getLogger("distillguard.worker")
@@ -130,14 +128,8 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
             metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
         metrics.accounts.set(len(profiles))
 
-    if settings.sink_enabled:
-        @app.task
-        async def persist_outputs():
-            upgrade(settings.database_url)
-            store = RiskStore(settings.database_url, settings.sink_batch)
-            await Persister(settings.broker, f"{settings.app_id}-store-sink", names.risk,
-                            names.alerts, store, metrics, settings.sink_batch,
-                            settings.sink_flush_s).run()
+    for service in side_services(settings, metrics):
+        app.task(service)
 
     return app
 

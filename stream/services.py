@@ -1,0 +1,49 @@
+"""Long-running side services the worker starts next to its Faust agents.
+
+Each runs on its own Kafka consumer group, so a slow database or a failing webhook delays only
+that service, never scoring. Signature of each: `async def run(settings, metrics) -> None`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sinks.metrics import Metrics
+from stream.config import Settings
+
+Service = Callable[[], Awaitable[None]]
+
+
+def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
+    services: list[Service] = []
+
+    async def persist() -> None:
+        from sinks.migrate import upgrade
+        from sinks.store import RiskStore
+        from stream.persist import Persister
+        from stream.topics import TopicNames
+
+        names = TopicNames.of(settings)
+        upgrade(settings.database_url)
+        store = RiskStore(settings.database_url, settings.sink_batch)
+        await Persister(settings.broker, f"{settings.app_id}-store-sink", names.risk,
+                        names.alerts, store, metrics, settings.sink_batch,
+                        settings.sink_flush_s).run()
+
+    async def decide() -> None:
+        from stream.decider import run_decider
+
+        await run_decider(settings, metrics)
+
+    async def notify() -> None:
+        from stream.notify import run_notifier
+
+        await run_notifier(settings, metrics)
+
+    if settings.sink_enabled:
+        services.append(persist)
+        if settings.decisions_enabled:
+            services.append(decide)
+        if settings.webhook_urls or settings.webhook_slack_urls:
+            services.append(notify)
+    return services
