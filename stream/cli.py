@@ -126,6 +126,32 @@ def demo(database_url, events, seed, top) -> None:
     run_demo(database_url, events=events, seed=seed, top=top)
 
 
+@main.command(name="eval")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("out/eval"), show_default=True, help="Folder for report.md and PNGs.")
+@click.option("--events-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labelled JSONL to replay instead of simulating (needs --labels).")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False,
+                                                         path_type=Path),
+              help="CSV account_id,label,scenario,attack_start.")
+@click.option("--events", type=int, default=60_000, show_default=True)
+@click.option("--accounts", type=int, default=200, show_default=True)
+@click.option("--hydra", "hydra_size", type=int, default=40, show_default=True)
+@click.option("--hours", type=float, default=24.0, show_default=True)
+@click.option("--seed", type=int, default=101, show_default=True)
+def evaluate(out_dir, events_file, labels_file, events, accounts, hydra_size, hours, seed) -> None:
+    """Ours against baselines on labelled traffic (text and text-free): report.md + plots."""
+    from stream.evaluate.command import evaluate as run_eval
+    from stream.simulate.generator import SimConfig
+
+    if bool(events_file) != bool(labels_file):
+        raise click.UsageError("--events-file and --labels go together")
+    cfg = SimConfig(accounts=accounts, hydra_size=hydra_size, events=events, hours=hours,
+                    seed=seed)
+    report = run_eval(out_dir, cfg, events_file, labels_file)
+    click.echo(f"wrote {report}", err=True)
+
+
 @main.group()
 def db() -> None:
     """Database schema (Alembic migrations)."""

@@ -43,12 +43,13 @@ def run_demo(database_url: str | None, events: int, seed: int, top: int) -> None
         pipeline.record(outcome)
     store.close()
     seconds = meter.finish()
-    _summary(database_url, profiles, persona, meter.done, seconds, top)
+    attackers = {a.account_id for a in accounts if a.attack}
+    _summary(database_url, profiles, persona, attackers, meter.done, seconds, top)
 
 
 def _summary(url: str, profiles: dict[str, AccountProfile], persona: dict[str, str],
+             attackers: set[str],
              n_events: int, seconds: float, top: int) -> None:
-    attackers = {a for a, p in persona.items() if p in ("bulk_distiller", "logprob_harvester")}
     flagged = {a for a, p in profiles.items() if p.first_alert_ts is not None}
     click.echo(f"\nScored {n_events} events of {len(profiles)} accounts in {seconds:.1f}s.")
     click.echo(f"Alerted on {len(flagged & attackers)} of {len(attackers)} simulated attackers "

@@ -6,14 +6,15 @@ import hashlib
 import heapq
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from models.simhash import simhash64
 from models.timestamps import to_rfc3339
-from stream.simulate.personas import PERSONAS
-from stream.simulate.vocabulary import MODELS, USER_AGENTS
+from stream.simulate.personas import DISTILL_TEMPLATES, PERSONAS
+from stream.simulate.vocabulary import LANG_PHRASES, MODELS, SUBJECTS, USER_AGENTS
 
 DEFAULT_START = 1793491200.0  # 2026-11-01T00:00:00Z: fixed, so a seed gives the same file
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -24,47 +25,87 @@ class SimAccount:
     n_events: int
     created_ts: float
     attack_start: float | None
+    ctx: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    accounts: int = 60
-    attack_share: float = 0.15
-    events: int = 20_000
+    accounts: int = 60            # accounts besides the hydra campaign
+    attack_share: float = 0.15    # share of those accounts that attack
+    hydra_size: int = 30          # accounts in one hydra campaign (0 = none)
+    events: int = 20_000          # about this many events in all
     hours: float = 24.0
     seed: int = 7
     text: bool = True
     start: float = DEFAULT_START
 
 
+def _new_id(rng: random.Random) -> str:
+    return f"acct_{rng.getrandbits(40):010x}"
+
+
+def _envelope(rng: random.Random) -> dict:
+    """What identifies a client: credentials, address, SDK, card. Hydra members share these."""
+    return {"api_key_id": f"key_{rng.getrandbits(24):06x}",
+            "ip": f"198.{rng.randrange(18, 20)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+            "asn": 64500 + rng.randrange(200), "user_agent": rng.choice(USER_AGENTS),
+            "payment": hashlib.sha256(f"card-{rng.getrandbits(64)}".encode()).hexdigest()[:32],
+            "model": rng.choice(MODELS)}
+
+
 def plan_accounts(cfg: SimConfig, rng: random.Random) -> list[SimAccount]:
-    benign = [name for name, spec in PERSONAS.items() if not spec.attack]
-    attacks = [name for name, spec in PERSONAS.items() if spec.attack]
+    benign = [n for n, s in PERSONAS.items() if not s.attack]
+    attacks = [n for n, s in PERSONAS.items() if s.attack and s.volume > 0]
     n_attack = max(1, round(cfg.accounts * cfg.attack_share)) if cfg.attack_share > 0 else 0
     personas = [attacks[i % len(attacks)] for i in range(n_attack)]
     personas += [benign[i % len(benign)] for i in range(cfg.accounts - n_attack)]
     rng.shuffle(personas)
+    hydra_events = cfg.hydra_size * 275 if n_attack else 0
     weights = [PERSONAS[p].volume * rng.lognormvariate(0, 0.4) for p in personas]
-    scale = cfg.events / sum(weights)
+    scale = max(cfg.events - hydra_events, len(personas) * 3) / sum(weights)
+    duration = cfg.hours * 3600
     accounts = []
     for persona, weight in zip(personas, weights, strict=True):
         attack = PERSONAS[persona].attack
-        created = cfg.start - (rng.uniform(0.1, 3) if attack else rng.uniform(30, 900)) * 86400
-        accounts.append(SimAccount(
-            account_id=f"acct_{rng.getrandbits(40):010x}", persona=persona, attack=attack,
-            n_events=max(3, round(weight * scale)), created_ts=created,
-            attack_start=cfg.start if attack else None))
+        ctx = _envelope(rng)
+        start = cfg.start
+        if persona == "turns_bad":
+            start = cfg.start + rng.uniform(0.3, 0.6) * duration
+            ctx["attack_start"] = start
+        new = attack and persona != "turns_bad"
+        created = cfg.start - (rng.uniform(0.1, 3) if new else rng.uniform(30, 900)) * DAY
+        accounts.append(SimAccount(_new_id(rng), persona, attack, max(3, round(weight * scale)),
+                                   created, start if attack else None, ctx))
+    if n_attack and cfg.hydra_size:
+        accounts += _hydra_campaign(cfg, rng)
     return accounts
+
+
+def _hydra_campaign(cfg: SimConfig, rng: random.Random) -> list[SimAccount]:
+    """20-200 fresh accounts behind a few cards and proxy ranges, splitting the topic space."""
+    cards = [_envelope(rng)["payment"] for _ in range(rng.randint(2, 5))]
+    proxies = [f"203.0.{rng.randrange(256)}" for _ in range(rng.randint(2, 4))]
+    agent = rng.choice(USER_AGENTS)
+    templates = rng.sample(DISTILL_TEMPLATES, 2)
+    languages = rng.sample(list(LANG_PHRASES), 4)
+    subjects = SUBJECTS[:]
+    rng.shuffle(subjects)
+    members = []
+    for i in range(cfg.hydra_size):
+        ctx = _envelope(rng) | {
+            "payment": rng.choice(cards), "ip": f"{rng.choice(proxies)}.{rng.randrange(1, 255)}",
+            "user_agent": agent, "templates": templates, "languages": languages,
+            "subjects": [subjects[(i * 3 + k) % len(subjects)] for k in range(4)]}
+        members.append(SimAccount(_new_id(rng), "hydra_member", True, rng.randint(150, 400),
+                                  cfg.start - rng.uniform(0.05, 2) * DAY, cfg.start, ctx))
+    return members
 
 
 def _account_events(cfg: SimConfig, acct: SimAccount, rng: random.Random) -> list[tuple]:
     persona = PERSONAS[acct.persona].fn
-    key_id = f"key_{rng.getrandbits(24):06x}"
-    ip = f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-    agent, model = rng.choice(USER_AGENTS), rng.choice(MODELS)
-    payment = hashlib.sha256(f"card-{acct.account_id}".encode()).hexdigest()[:32]
+    ctx = acct.ctx
     rows = []
-    for ts, req in persona(rng, acct.n_events, cfg.start, cfg.hours * 3600):
+    for ts, req in persona(rng, acct.n_events, cfg.start, cfg.hours * 3600, ctx):
         text, system = req.pop("text"), req.pop("system", None)
         prompt = {"sha256": hashlib.sha256(text.encode()).hexdigest(),
                   "simhash": f"{simhash64(text):016x}", "chars": len(text),
@@ -74,12 +115,13 @@ def _account_events(cfg: SimConfig, acct: SimAccount, rng: random.Random) -> lis
         if cfg.text:
             prompt["text"] = text
         event = {"event_id": f"{rng.getrandbits(128):032x}", "timestamp": to_rfc3339(ts),
-                 "account_id": acct.account_id, "api_key_id": key_id, "source_ip": ip,
-                 "asn": 64500 + rng.randrange(20), "country": "DE", "user_agent": agent,
-                 "endpoint": "/v1/chat/completions", "model": model, "status_code": 200,
+                 "account_id": acct.account_id, "api_key_id": ctx["api_key_id"],
+                 "source_ip": ctx["ip"], "asn": ctx["asn"], "country": "DE",
+                 "user_agent": ctx["user_agent"], "endpoint": "/v1/chat/completions",
+                 "model": ctx["model"], "status_code": 200,
                  "latency_ms": round(rng.uniform(200, 9000), 1), "finish_reason": "stop",
-                 "payment_fingerprint": payment, "account_created_at": to_rfc3339(acct.created_ts),
-                 "prompt": prompt, **req}
+                 "payment_fingerprint": ctx["payment"],
+                 "account_created_at": to_rfc3339(acct.created_ts), "prompt": prompt, **req}
         rows.append((ts, event["event_id"], event))
     return rows
 
@@ -88,7 +130,8 @@ def generate(cfg: SimConfig) -> tuple[list[SimAccount], Iterator[dict]]:
     """Accounts with their labels, and their events merged in event-time order."""
     rng = random.Random(cfg.seed)
     accounts = plan_accounts(cfg, rng)
-    streams = [_account_events(cfg, a, random.Random(rng.getrandbits(64))) for a in accounts]
+    streams = [sorted(_account_events(cfg, a, random.Random(rng.getrandbits(64))),
+                      key=lambda row: row[:2]) for a in accounts]
     merged = (event for _, _, event in heapq.merge(*streams, key=lambda row: (row[0], row[1])))
     return accounts, merged
 

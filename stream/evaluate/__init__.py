@@ -1,0 +1,1 @@
+"""`distillguard eval`: ours against baselines on labelled traffic, one replay, one report."""

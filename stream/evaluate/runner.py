@@ -1,0 +1,96 @@
+"""One replay of labelled traffic through our engine and every baseline, side by side."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.engine import Engine, EngineConfig
+from models.profile import AccountProfile
+from models.timestamps import to_epoch_seconds
+from sinks.base import ListSink
+from sinks.metrics import Metrics
+from stream.evaluate.baselines import all_baselines
+from stream.pipeline import Pipeline
+from stream.progress import Progress
+
+
+@dataclass(frozen=True)
+class Label:
+    attack: bool
+    scenario: str
+    attack_start: float | None
+
+
+@dataclass
+class DetectorResult:
+    name: str
+    scores: dict[str, float]
+    alerts: dict[str, tuple[float, int]]  # account -> (event ts, account's request count)
+
+
+@dataclass
+class RunResult:
+    labels: dict[str, Label]
+    detectors: list[DetectorResult]
+    requests_before_attack: dict[str, int]
+    risk_over_time: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    events: int = 0
+
+
+def read_labels(path: Path) -> dict[str, Label]:
+    with path.open() as fh:
+        return {r["account_id"]: Label(r["label"] == "1", r["scenario"],
+                                       to_epoch_seconds(r["attack_start"]) if r["attack_start"]
+                                       else None)
+                for r in csv.DictReader(fh)}
+
+
+def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = None,
+        config: EngineConfig | None = None, track: Iterable[str] = (),
+        progress: bool = True) -> RunResult:
+    profiles: dict[str, AccountProfile] = {}
+    outputs: ListSink = ListSink()
+    pipeline = Pipeline(Engine(profiles, config), Metrics(), ListSink(), outputs)
+    baselines = all_baselines()
+    ours_alerts: dict[str, tuple[float, int]] = {}
+    count: dict[str, int] = defaultdict(int)
+    before: dict[str, int] = defaultdict(int)
+    tracked = set(track)
+    trajectories: dict[str, list[tuple[float, float]]] = {a: [] for a in tracked}
+    meter = Progress("evaluating", total=total, enabled=progress)
+    for i, raw in enumerate(lines):
+        meter.advance()
+        event = pipeline.parse(raw, {"line": i + 1})
+        if event is None:
+            continue
+        outcome = pipeline.score(event)
+        if outcome.duplicate:
+            continue
+        a = event.account_id
+        count[a] += 1
+        label = labels.get(a)
+        if label and label.attack_start is not None and event.ts < label.attack_start:
+            before[a] += 1
+        if outcome.alert is not None and a not in ours_alerts:
+            ours_alerts[a] = (event.ts, count[a])
+        if outcome.risk is not None and a in tracked:
+            trajectories[a].append((event.ts, outcome.risk.risk))
+        for b in baselines:
+            b.update(event)
+        outputs.items.clear()
+    for outcome in pipeline.engine.flush(list(profiles)):
+        if outcome.risk is not None and outcome.risk.account_id in tracked:
+            trajectories[outcome.risk.account_id].append((outcome.risk.event_ts,
+                                                          outcome.risk.risk))
+    meter.finish()
+    accounts = list(profiles)
+    detectors = [DetectorResult("distillguard", {a: profiles[a].risk for a in accounts},
+                                ours_alerts)]
+    detectors += [DetectorResult(b.name, {a: b.score(a) for a in accounts},
+                                 {a: b.alerted_at(a) for a in accounts if b.alerted_at(a)})
+                  for b in baselines]
+    return RunResult(labels, detectors, dict(before), trajectories, meter.done)
