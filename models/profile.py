@@ -14,8 +14,8 @@ import msgspec
 
 from models import sketches
 from models.event import Event
-from models.simhash import hamming, simhash64
-from models.text_signals import asks_for_reasoning, is_grading_prompt
+from models.simhash import simhash64
+from models.text_signals import is_grading_prompt, reasoning_language
 
 DEDUP_SLOTS = 1024         # recent event ids remembered per account (4-byte hashes: 4 KiB)
 SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one
@@ -23,6 +23,21 @@ NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edit
 TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
 RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
 RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement decisions
+RECENT_ALPHA = 1 / 64      # recent-window features: exponential weight of ~64 requests
+# Indices of AccountProfile.recent (exponentially weighted over the last ~64 requests):
+R_SHAPED, R_REASONING, R_TINY_LOGPROB, R_SINGLE_TURN, R_LOG_OUTPUT, R_LOG_RATIO = range(6)
+SHAPED_MIN_OUTPUT = 600    # "extraction-shaped": a single-turn request whose answer is long...
+SHAPED_MIN_RATIO = 4.0     # ...and several times longer than the prompt
+
+
+def extraction_shaped(event: Event) -> bool:
+    """One request that looks like harvesting a long answer: single turn, short prompt, long
+    output. Ordinary chat has it rarely; distillation sweeps almost always."""
+    out = event.output_tokens or 0
+    if out < SHAPED_MIN_OUTPUT or out < SHAPED_MIN_RATIO * max(event.input_tokens or 0, 1):
+        return False
+    messages = event.prompt.messages if event.prompt is not None else None
+    return messages is None or messages <= 1
 
 
 def _h64(data: bytes) -> int:
@@ -37,6 +52,13 @@ def _remember(recent: list[str], value: str) -> None:
         recent.remove(value)
     recent.insert(0, value)
     del recent[RECENT_SCOPES:]
+
+
+def _prefix(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) a client address belongs to: proxy pools share these."""
+    if ":" in ip:
+        return ":".join(ip.split(":")[:3]) + "::/48"
+    return ip.rsplit(".", 1)[0] + ".0/24"
 
 
 class Moments(msgspec.Struct, array_like=True):
@@ -98,6 +120,20 @@ class AccountProfile(msgspec.Struct):
     recent_api_keys: list[str] = msgspec.field(default_factory=list)    # last RECENT_SCOPES
     recent_source_ips: list[str] = msgspec.field(default_factory=list)  # distinct values
     recent_ids: bytearray = msgspec.field(default_factory=lambda: bytearray(4 * DEDUP_SLOTS))
+    # shape, recent window and drift
+    shaped_requests: int = 0
+    new_model_events: int = 0
+    reasoning_languages: int = 0          # bitmask over text_signals.LANGUAGES
+    recent: list[float] = msgspec.field(default_factory=lambda: [0.0] * 6)
+    recent_at_baseline: list[float] = msgspec.field(default_factory=list)  # frozen at 200 events
+    # per-minute request counts: how close to a ceiling the account keeps its rate
+    minute: int = 0
+    minute_count: int = 0
+    minute_counts: Moments = msgspec.field(default_factory=Moments)
+    minute_max: int = 0
+    # links to other accounts (hydra clusters)
+    payment_fingerprint: str | None = None
+    network_clients: list[str] = msgspec.field(default_factory=list)  # "ip-prefix|user-agent"
     # scoring bookkeeping (written by the engine)
     scored_at_events: int = 0
     scored_at_ts: float = 0.0
@@ -117,8 +153,9 @@ class AccountProfile(msgspec.Struct):
         sketches.ring_put(self.recent_ids, self.events, key)
         return False
 
-    def update(self, event: Event) -> None:
-        """Fold one new (already de-duplicated) event into the profile."""
+    def update(self, event: Event, model_is_new: bool = False) -> None:
+        """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the
+        requested model was first seen (by anyone) only recently - release chasing."""
         ts = event.ts
         if self.events == 0:
             self.first_ts = self.last_ts = ts
@@ -134,6 +171,12 @@ class AccountProfile(msgspec.Struct):
         if event.created_ts is not None:
             self.created_ts = event.created_ts
         self.hours[int(ts // 3600) % 24] += 1
+        self._update_minute(int(ts // 60))
+        self.new_model_events += model_is_new
+        if event.payment_fingerprint:
+            self.payment_fingerprint = event.payment_fingerprint
+        if event.source_ip:
+            _remember(self.network_clients, f"{_prefix(event.source_ip)}|{event.user_agent or ''}")
         self.input_tokens += event.input_tokens or 0
         out = event.output_tokens or 0
         self.output_tokens += out
@@ -149,8 +192,36 @@ class AccountProfile(msgspec.Struct):
             sketches.hll_add(self.distinct_models, _h64(event.model.encode()))
         if event.params is not None:
             self._update_params(event.params)
+        reasoning_before = self.reasoning_asks
         if event.prompt is not None:
             self._update_prompt(event.prompt)
+        shaped = extraction_shaped(event)
+        self.shaped_requests += shaped
+        single = 1.0 if event.prompt is not None and event.prompt.messages == 1 else 0.0
+        self._update_recent((float(shaped), float(self.reasoning_asks > reasoning_before),
+                             float(event.params is not None and (event.params.max_tokens or 99) <= 5
+                                    and bool(event.params.logprobs or event.params.top_logprobs)),
+                             single, math.log1p(out),
+                             math.log1p(out / max(event.input_tokens or 0, 1))))
+
+    def _update_recent(self, values: tuple[float, ...]) -> None:
+        recent = self.recent
+        if self.events == 1:
+            recent[:] = values
+        else:
+            for i, v in enumerate(values):
+                recent[i] += RECENT_ALPHA * (v - recent[i])
+        if self.events == 200:  # the account's own baseline, to measure drift against
+            self.recent_at_baseline = list(recent)
+
+    def _update_minute(self, minute: int) -> None:
+        if minute == self.minute:
+            self.minute_count += 1
+            return
+        if self.minute_count:
+            self.minute_counts.add(self.minute_count)
+            self.minute_max = max(self.minute_max, self.minute_count)
+        self.minute, self.minute_count = minute, 1
 
     def _update_params(self, p) -> None:
         if p.logprobs or (p.top_logprobs or 0) > 0:
@@ -170,7 +241,10 @@ class AccountProfile(msgspec.Struct):
         text = prompt.text
         if text:
             self.with_text += 1
-            self.reasoning_asks += asks_for_reasoning(text)
+            language = reasoning_language(text)
+            if language:
+                self.reasoning_asks += 1
+                self.reasoning_languages |= language
             self.grading_prompts += is_grading_prompt(text)
         if prompt.sha256:
             self.with_prompt_hash += 1
@@ -193,8 +267,8 @@ class AccountProfile(msgspec.Struct):
     def _update_simhash(self, simhash: int) -> None:
         recent = self.recent_simhashes
         if recent:
-            nearest = min(hamming(simhash, other) for other in recent)
-            self.near_duplicates += nearest <= NEAR_DUP_BITS
+            nearest = min(map(int.bit_count, map(simhash.__xor__, recent)))
+            self.near_duplicates += 0 < nearest <= NEAR_DUP_BITS  # edited, not repeated
             self.templated += nearest <= TEMPLATE_BITS
         if len(recent) >= SIMHASH_SLOTS:
             recent.pop(0)
@@ -204,10 +278,6 @@ class AccountProfile(msgspec.Struct):
     def rate_per_min(self) -> float:
         """Requests per minute, exponentially weighted over the last ~RATE_HALF_LIFE_S."""
         return self.rate_mass * math.log(2) / (RATE_HALF_LIFE_S / 60.0)
-
-    def rate_at(self, ts: float) -> float:
-        return sketches.decay(self.rate_mass, ts - self.last_ts, RATE_HALF_LIFE_S) * math.log(2) / (
-            RATE_HALF_LIFE_S / 60.0)
 
 
 profile_encoder = msgspec.msgpack.Encoder()

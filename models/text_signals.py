@@ -7,18 +7,26 @@ Python's regex engine tries alternative by alternative at every position.
 
 from __future__ import annotations
 
-REASONING_PHRASES = (
-    "step by step", "step-by-step", "show your work", "show your reasoning", "show all steps",
-    "show the steps", "think it through", "think through", "explain your reasoning",
-    "explain your thought process", "explain your thinking", "chain of thought",
-    "chain-of-thought", "reason carefully", "walk me through your", "before answering, think",
-    "paso a paso", "muestra tu razonamiento", "explica tu razonamiento",            # es
-    "étape par étape", "montre ton raisonnement", "explique ton raisonnement",      # fr
-    "schritt für schritt", "zeige deine überlegungen", "erkläre deine überlegungen",  # de
-    "passo a passo", "mostra il tuo ragionamento", "mostre seu raciocínio",          # it, pt
-    "шаг за шагом", "объясни свои рассуждения", "объясните свои рассуждения",        # ru
-    "一步一步", "逐步", "请展示你的推理", "思考过程", "ステップバイステップ", "段階的に", "단계별로",
-)
+# Reasoning-elicitation phrases by language: which one matched also tells the prompt's language,
+# so "reasoning asks in many languages" (a sweep) costs nothing extra.
+REASONING_BY_LANGUAGE = {
+    "en": ("step by step", "step-by-step", "show your work", "show your reasoning", "show all steps",
+           "show the steps", "think it through", "think through", "explain your reasoning",
+           "explain your thought process", "explain your thinking", "chain of thought",
+           "chain-of-thought", "reason carefully", "walk me through your", "before answering, think",
+           "do not skip any step"),
+    "es": ("paso a paso", "muestra tu razonamiento", "explica tu razonamiento"),
+    "fr": ("étape par étape", "montre ton raisonnement", "explique ton raisonnement"),
+    "de": ("schritt für schritt", "zeige deine überlegungen", "erkläre deine überlegungen"),
+    "it": ("passo a passo", "mostra il tuo ragionamento"),
+    "pt": ("mostre seu raciocínio", "passo a passo"),
+    "ru": ("шаг за шагом", "объясни свои рассуждения", "объясните свои рассуждения"),
+    "zh": ("一步一步", "逐步", "请展示你的推理", "思考过程"),
+    "ja": ("ステップバイステップ", "段階的に"),
+    "ko": ("단계별로",),
+}
+LANGUAGES = tuple(REASONING_BY_LANGUAGE)
+REASONING_PHRASES = tuple(p for phrases in REASONING_BY_LANGUAGE.values() for p in phrases)
 GRADING_PHRASES = (
     "rate the response", "rate this response", "score the response", "grade the answer",
     "grade this answer", "rate each response", "rubric", "on a scale of 1", "on a scale from 1",
@@ -29,7 +37,7 @@ GRADING_PHRASES = (
 
 # Every phrase contains one of these stems: most prompts contain none and are done after a few
 # substring scans.
-REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "paso", "étape", "schritt",
+REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "skip", "paso", "étape", "schritt",
                    "passo", "razonamiento", "raisonnement", "überlegungen", "ragionamento",
                    "raciocínio", "шаг", "рассужд", "一步", "逐步", "推理", "思考", "ステップ",
                    "段階", "단계")
@@ -43,6 +51,20 @@ def _contains_any(low: str, stems: tuple[str, ...], phrases: tuple[str, ...]) ->
 
 def asks_for_reasoning(text: str) -> bool:
     return _contains_any(text.lower(), REASONING_STEMS, REASONING_PHRASES)
+
+
+def reasoning_language(text: str) -> int:
+    """Bit of the language whose reasoning phrase the prompt uses (0 when it asks for none).
+
+    Latin-script languages share "passo a passo" and the like; the first listed language wins,
+    which is enough to count how many languages an account sweeps."""
+    low = text.lower()
+    if not any(s in low for s in REASONING_STEMS):
+        return 0
+    for bit, phrases in enumerate(REASONING_BY_LANGUAGE.values()):
+        if any(p in low for p in phrases):
+            return 1 << bit
+    return 0
 
 
 def is_grading_prompt(text: str) -> bool:

@@ -86,20 +86,22 @@ def _engine_config():
 @click.option("--events", type=int, default=20_000, show_default=True, help="About this many.")
 @click.option("--accounts", type=int, default=60, show_default=True)
 @click.option("--attack-share", type=float, default=0.15, show_default=True)
+@click.option("--hydra", "hydra_size", type=int, default=30, show_default=True,
+              help="Accounts in one hydra campaign (0 = none).")
 @click.option("--hours", type=float, default=24.0, show_default=True, help="Event-time span.")
 @click.option("--rate", type=float, help="Events per second (wall clock); default: unpaced.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--text-free", is_flag=True, help="Emit only hashes, simhash and lengths.")
-def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_share, hours, rate,
-             seed, text_free) -> None:
+def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_share, hydra_size,
+             hours, rate, seed, text_free) -> None:
     """Synthetic, labelled traffic: benign personas and attacks, to a file or to Kafka."""
     from stream.simulate.generator import SimConfig, generate
     from stream.simulate.writers import labels_path_for, send_to_kafka, write_jsonl, write_labels
 
     if bool(out) == bool(to_kafka):
         raise click.UsageError("give exactly one of --out FILE or --kafka")
-    cfg = SimConfig(accounts=accounts, attack_share=attack_share, events=events, hours=hours,
-                    seed=seed, text=not text_free)
+    cfg = SimConfig(accounts=accounts, attack_share=attack_share, hydra_size=hydra_size,
+                    events=events, hours=hours, seed=seed, text=not text_free)
     accts, stream = generate(cfg)
     total = sum(a.n_events for a in accts)
     if to_kafka:
@@ -172,6 +174,95 @@ def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+# -- risk and triage API (stream/api) ---------------------------------------------------------
+
+@main.command()
+@click.option("--host", help="Address to listen on [DISTILLGUARD_API_HOST].")
+@click.option("--port", type=int, help="Port [DISTILLGUARD_API_PORT].")
+@click.option("--database-url", help="Store to read [DISTILLGUARD_DATABASE_URL].")
+@click.option("--broker", help="Kafka for label feedback [DISTILLGUARD_BROKER].")
+@click.option("--no-kafka", is_flag=True, help="Store labels only; send no feedback to Kafka.")
+def api(host, port, database_url, broker, no_kafka) -> None:
+    """The risk and triage HTTP API (its own process; reads PostgreSQL)."""
+    import uvicorn
+
+    from stream.api import create_app
+
+    s = _settings(api_host=host, api_port=port, database_url=database_url, broker=broker)
+    app = create_app(s.database_url, broker=None if no_kafka else s.broker,
+                     feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic)
+    uvicorn.run(app, host=s.api_host, port=s.api_port, log_level=s.log_level,
+                proxy_headers=False, server_header=False)
+
+
+@main.group()
+def token() -> None:
+    """API bearer tokens (stored as SHA-256 hashes only)."""
+
+
+def _token_engine(database_url):
+    import sqlalchemy as sa
+
+    return sa.create_engine(_settings(database_url=database_url).database_url)
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who holds it, e.g. billing-2026 or bouncer-edge-1.")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["risk:read", "triage", "decisions:read", "admin"]),
+              help="risk:read (billing), triage (SecOps), decisions:read (bouncers), admin.")
+@click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
+def token_create(name, scopes, database_url) -> None:
+    """Create a token and print it once: it cannot be shown again."""
+    import sqlalchemy as sa
+
+    from stream.api.auth import create_token
+
+    engine = _token_engine(database_url)
+    try:
+        secret = create_token(engine, name, list(scopes))
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    except sa.exc.DBAPIError as err:
+        raise click.ClickException(f"{err.orig}; has `distillguard db upgrade` run?") from None
+    finally:
+        engine.dispose()
+    click.echo(secret)
+    click.echo(f"token {name!r} with {', '.join(sorted(scopes))}: store it now, it is not "
+               "kept in clear", err=True)
+
+
+@token.command("list")
+@click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
+def token_list(database_url) -> None:
+    """Token ids, names, scopes and state (never the tokens)."""
+    from stream.api.auth import list_tokens
+
+    engine = _token_engine(database_url)
+    try:
+        for t in list_tokens(engine):
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            click.echo(f"{t.token_id}  {t.name:<24} {','.join(t.scopes):<32} {state}")
+    finally:
+        engine.dispose()
+
+
+@token.command("revoke")
+@click.argument("name_or_id")
+@click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
+def token_revoke(name_or_id, database_url) -> None:
+    """Revoke the active token with this name or id."""
+    from stream.api.auth import revoke_token
+
+    engine = _token_engine(database_url)
+    try:
+        if not revoke_token(engine, name_or_id):
+            raise click.ClickException(f"no active token {name_or_id!r}")
+    finally:
+        engine.dispose()
+    click.echo(f"revoked {name_or_id}", err=True)
 
 
 if __name__ == "__main__":

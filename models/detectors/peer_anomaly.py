@@ -13,8 +13,8 @@ from models.detectors.rules import ramp
 
 PEER_FEATURES = (
     "log_rate_per_min", "log_output_per_request", "output_input_ratio", "hour_entropy",
-    "gap_regularity", "logprob_share", "logit_bias_share", "unique_prompt_share",
-    "templated_share", "reasoning_share",
+    "gap_regularity", "shaped_share", "logprob_share", "logit_bias_share", "unique_prompt_share",
+    "templated_share", "reasoning_share", "temperature_zero_share",
 )
 
 

@@ -1,14 +1,16 @@
 """Named behaviours of extraction campaigns, each turned into a `Reason` with its evidence.
 
 A rule fires only past a warm-up (enough events to judge) and its strength grows smoothly with
-the evidence, so a fused score moves gradually instead of jumping at a threshold.
+the evidence, so a fused score moves gradually instead of jumping at a threshold. Rules look at
+the account's lifetime AND its recent window (~64 requests), so an account that turns bad is
+judged by what it does now, not diluted by its past.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from models.features import DAY_S
+from models.features import DAY_S, drift
 from models.outcomes import Reason
 from models.profile import AccountProfile
 
@@ -25,30 +27,84 @@ def ramp(value: float, low: float, high: float) -> float:
 def logprob_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if p.events < 30:
         return None
-    share = f["tiny_logprob_share"]
-    # Logit bias or near-duplicate probing separates harvesting from eval harnesses that
-    # also read logprobs of one-token answers.
-    probing = max(f["logit_bias_share"], f["near_duplicate_share"], f["templated_share"])
-    strength = ramp(share, 0.2, 0.6) * ramp(probing, 0.1, 0.5)
+    share = max(f["tiny_logprob_share"], f["recent_tiny_logprob_share"])
+    # Probing (logit bias, or many distinct near-identical prompts) separates harvesting from
+    # eval harnesses, which also read one-token logprobs but rerun the same questions.
+    probing = max(f["logit_bias_share"], f["near_duplicate_share"],
+                  f["templated_share"] * f["unique_prompt_share"])
+    strength = ramp(share, 0.2, 0.6) * ramp(probing, 0.1, 0.4)
     if strength == 0:
         return None
     return Reason("logprob_harvesting",
-                  f"{share:.0%} of {p.events} requests take logprobs with max_tokens<=5, "
+                  f"{share:.0%} of requests take logprobs with max_tokens<=5 "
+                  f"({p.tiny_max_tokens_logprobs} of {p.events}), "
                   f"{f['logit_bias_share']:.0%} with logit_bias", strength,
                   {"tiny_logprob_share": share, "logit_bias_share": f["logit_bias_share"]})
+
+
+def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Text-free: most requests are single-turn, short prompts with long answers."""
+    if p.events < 30:
+        return None
+    share = max(f["shaped_share"], f["recent_shaped_share"])
+    strength = ramp(share, 0.3, 0.7) * ramp(p.events, 30, 100)
+    if strength == 0:
+        return None
+    return Reason("extraction_shape",
+                  f"{share:.0%} of requests are single-turn with answers >=600 tokens and >=4x "
+                  f"the prompt ({p.shaped_requests} of {p.events}); "
+                  f"{p.output_tokens / max(p.input_tokens, 1):.1f} output tokens per input token",
+                  strength, {"shaped_share": share, "shaped_requests": p.shaped_requests})
+
+
+def shaped_minority(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Camouflage: a steady minority of extraction-shaped requests inside ordinary traffic."""
+    if p.shaped_requests < 4:
+        return None
+    strength = ramp(p.shaped_requests, 4, 15) * ramp(f["shaped_share"], 0.04, 0.12)
+    if strength == 0:
+        return None
+    return Reason("extraction_minority",
+                  f"{p.shaped_requests} extraction-shaped requests ({f['shaped_share']:.0%}) "
+                  "mixed into otherwise ordinary traffic", strength,
+                  {"shaped_requests": p.shaped_requests, "shaped_share": f["shaped_share"]})
 
 
 def reasoning_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if p.with_text < 30:
         return None
-    share, unique = f["reasoning_share"], f["unique_prompt_share"]
-    strength = ramp(share, 0.25, 0.6) * ramp(unique, 0.6, 0.9) * ramp(p.events, 30, 150)
+    share = max(f["reasoning_share"], f["recent_reasoning_share"])
+    unique = f["unique_prompt_share"]
+    strength = ramp(share, 0.25, 0.6) * ramp(unique, 0.6, 0.9) * ramp(p.with_text, 30, 80)
     if strength == 0:
         return None
     return Reason("reasoning_elicitation",
-                  f"{share:.0%} of {p.with_text} prompts ask for step-by-step reasoning, "
-                  f"{unique:.0%} unique", strength,
+                  f"{share:.0%} of prompts ask for step-by-step reasoning "
+                  f"({p.reasoning_asks} of {p.with_text}), {unique:.0%} unique", strength,
                   {"reasoning_share": share, "unique_prompt_share": unique})
+
+
+def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """The same reasoning request in several languages: a sweep, not a user."""
+    languages = int(f["reasoning_languages"])
+    strength = ramp(languages, 1.5, 3) * ramp(p.reasoning_asks, 3, 10)
+    if strength == 0:
+        return None
+    return Reason("multilingual_reasoning_sweep",
+                  f"asks for step-by-step reasoning in {languages} languages "
+                  f"({p.reasoning_asks} prompts)", strength,
+                  {"reasoning_languages": languages, "reasoning_asks": p.reasoning_asks})
+
+
+def behaviour_drift(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Against the account's own baseline (its first 200 requests)."""
+    name, before, now = drift(p)
+    strength = ramp(now - before, 0.25, 0.6)
+    if strength == 0:
+        return None
+    return Reason("behaviour_drift",
+                  f"{name} requests rose from {before:.0%} (first 200 requests) to {now:.0%} "
+                  "(last ~64)", strength, {"before": before, "now": now})
 
 
 def templated_sweep(p: AccountProfile, f: dict[str, float]) -> Reason | None:
@@ -61,8 +117,7 @@ def templated_sweep(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if strength == 0:
         return None
     return Reason("templated_sweep",
-                  f"{templated:.0%} of prompts reuse a template, {unique:.0%} unique, "
-                  f"{p.output_tokens / max(p.input_tokens, 1):.1f} output tokens per input token",
+                  f"{templated:.0%} of prompts reuse a template, {unique:.0%} unique",
                   strength, {"templated_share": templated, "unique_prompt_share": unique})
 
 
@@ -78,6 +133,19 @@ def around_the_clock(p: AccountProfile, f: dict[str, float]) -> Reason | None:
                   {"hour_entropy": f["hour_entropy"], "gap_regularity": f["gap_regularity"]})
 
 
+def quota_hugging(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Requests per minute held flat just under a ceiling, minute after minute."""
+    if f["active_minutes"] < 60 or p.minute_max < 5:
+        return None
+    strength = ramp(f["minute_fill"], 0.75, 0.9) * ramp(0.35 - f["minute_cv"], 0.0, 0.2)
+    if strength == 0:
+        return None
+    return Reason("rate_held_under_quota",
+                  f"{f['active_minutes']:.0f} active minutes averaging {f['minute_fill']:.0%} of "
+                  f"the peak ({p.minute_max}/min), variation {f['minute_cv']:.2f}", strength,
+                  {"minute_fill": f["minute_fill"], "minute_cv": f["minute_cv"]})
+
+
 def logit_bias_probing(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if p.events < 30:
         return None
@@ -89,25 +157,41 @@ def logit_bias_probing(p: AccountProfile, f: dict[str, float]) -> Reason | None:
                   {"logit_bias_share": f["logit_bias_share"]})
 
 
-def new_account_burst(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+def new_account(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     age = f["account_age_days"]
-    if age < 0 or age > 7 or p.events < 200:
+    if age < 0 or age > 7 or p.events < 50:
         return None
-    strength = ramp(p.peak_rate_per_min, 5, 30)
+    strength = ramp(p.events, 50, 150) * ramp(7 - age, 0, 5)
     if strength == 0:
         return None
-    return Reason("new_account_burst",
-                  f"account {age:.1f} days old sent {p.events} requests, "
-                  f"peak {p.peak_rate_per_min:.0f}/min", strength,
-                  {"account_age_days": age, "peak_rate_per_min": p.peak_rate_per_min})
+    return Reason("new_account_volume",
+                  f"account {age:.1f} days old has already sent {p.events} requests", strength,
+                  {"account_age_days": age, "events": p.events})
+
+
+def release_chasing(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    if p.events < 100:
+        return None
+    strength = ramp(f["new_model_share"], 0.5, 0.9)
+    if strength == 0:
+        return None
+    return Reason("release_chasing",
+                  f"{f['new_model_share']:.0%} of requests go to a model released in the last "
+                  "7 days", strength, {"new_model_share": f["new_model_share"]})
 
 
 RULES: dict[str, tuple[Rule, float]] = {
     # name: (rule, weight: how much of the 0..100 risk this behaviour alone can justify)
     "logprob_harvesting": (logprob_harvesting, 0.97),
     "reasoning_elicitation": (reasoning_harvesting, 0.9),
+    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.85),
+    "extraction_shape": (extraction_shape, 0.75),
+    "extraction_minority": (shaped_minority, 0.6),
+    "behaviour_drift": (behaviour_drift, 0.6),
     "templated_sweep": (templated_sweep, 0.85),
-    "scripted_around_the_clock": (around_the_clock, 0.5),
     "logit_bias_probing": (logit_bias_probing, 0.6),
-    "new_account_burst": (new_account_burst, 0.3),
+    "scripted_around_the_clock": (around_the_clock, 0.5),
+    "rate_held_under_quota": (quota_hugging, 0.4),
+    "new_account_volume": (new_account, 0.35),
+    "release_chasing": (release_chasing, 0.35),
 }

@@ -58,7 +58,7 @@ def measure(mode: str, run: RunResult, det: DetectorResult) -> Row:
 
 
 def _f(x, fmt="{:.3f}") -> str:
-    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else fmt.format(x)
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else fmt.format(x)
 
 
 def markdown(rows: list[Row], title: str, setup: str, plots: list[str]) -> str:

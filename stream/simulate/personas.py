@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from stream.simulate import timing
 from stream.simulate.vocabulary import (
-    CHAT_OPENERS, CHAT_TOPICS, CODE_TASKS, CODE_THINGS, LANG_PHRASES, SKILLS, SUBJECTS,
+    CHAT_OPENERS,
+    CHAT_TOPICS,
+    CODE_TASKS,
+    CODE_THINGS,
+    LANG_PHRASES,
+    SKILLS,
+    SUBJECTS,
 )
 
 Request = dict

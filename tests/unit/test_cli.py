@@ -51,7 +51,7 @@ def test_simulate_then_score_catches_attackers(tmp_path):
     sim = tmp_path / "sim.jsonl"
     runner = CliRunner()
     result = runner.invoke(main, ["simulate", "--out", str(sim), "--events", "6000",
-                                  "--accounts", "24", "--seed", "3"])
+                                  "--accounts", "24", "--hydra", "5", "--seed", "3"])
     assert result.exit_code == 0, result.output
     labels = {r["account_id"]: r for r in csv.DictReader((tmp_path / "sim.labels.csv").open())}
     out = tmp_path / "scores.csv"
@@ -82,7 +82,7 @@ def test_demo_fills_sqlite_and_prints_summary(tmp_path):
     conn = sqlite3.connect(db)
     n_accounts = conn.execute("SELECT count(*) FROM billing_account_risk").fetchone()[0]
     n_alerts = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
-    assert n_accounts == 60 and n_alerts >= 1
+    assert n_accounts == 60 + 30 and n_alerts >= 1  # 60 accounts plus a hydra campaign of 30
     # prompts never reach the database: no column anywhere holds prompt text
     dump = "\n".join(conn.iterdump())
     assert "Explain step by step" not in dump and "Complete:" not in dump

@@ -1,0 +1,60 @@
+"""App factory: `create_app(database_url, ...)` wires the database, clock, metrics and Kafka
+publisher into the routers. The clock is injectable so tests can move time (TTL expiry)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from stream.api.deps import ApiContext
+from stream.api.metrics import ApiMetrics, MetricsMiddleware
+from stream.api.publisher import Publisher
+from stream.api.routes import accounts, alerts, allowlist, decisions, meta
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def create_app(database_url: str, *, broker: str | None = None, feedback_topic: str = "feedback",
+               decisions_topic: str = "decisions",
+               clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """`broker` None or empty: labels are stored but not sent as feedback (yet)."""
+    engine = sa.create_engine(database_url, pool_pre_ping=True)
+    metrics = ApiMetrics()
+    publisher = Publisher(engine, metrics, broker, feedback_topic, decisions_topic)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pending = asyncio.create_task(publisher.flush_feedback())  # labels left from last run
+        yield
+        await pending
+        await publisher.close()
+        engine.dispose()
+
+    app = FastAPI(title="distillguard risk and triage API", version="1",
+                  description="Account risk for billing, alert triage for SecOps, "
+                              "enforcement decisions for bouncers. Bearer tokens with scopes.",
+                  lifespan=lifespan)
+    app.state.ctx = ApiContext(engine, clock, metrics, publisher)
+    for module in (accounts, alerts, allowlist, decisions, meta):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    async def database_down(request: Request, err: Exception) -> JSONResponse:
+        log.error("database unavailable: %s", str(err).splitlines()[0])
+        return JSONResponse({"detail": "database unavailable"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    return app

@@ -1,0 +1,57 @@
+"""What every route needs: the app's context and a scope check on the bearer token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from stream.api.auth import Principal, authenticate
+from stream.api.metrics import ApiMetrics
+from stream.api.publisher import Publisher
+
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer dg_<id>.<secret>`")
+
+
+@dataclass
+class ApiContext:
+    engine: sa.Engine
+    clock: Callable[[], datetime]
+    metrics: ApiMetrics
+    publisher: Publisher
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ApiContext, Depends(context)]
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    """Dependency: 401 without a valid token (RFC 6750 challenge), 403 without `scope`."""
+
+    def check(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                               Security(bearer)]) -> Principal:
+        if credentials is None:
+            ctx.metrics.auth_failures.labels("missing").inc()
+            raise HTTPException(401, "bearer token required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        with ctx.engine.connect() as conn:
+            principal = authenticate(conn, credentials.credentials)
+        if principal is None:
+            ctx.metrics.auth_failures.labels("invalid").inc()
+            raise HTTPException(401, "invalid or revoked token",
+                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if not principal.allows(scope):
+            ctx.metrics.auth_failures.labels("scope").inc()
+            raise HTTPException(403, f"token lacks scope {scope}", headers={
+                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+        return principal
+
+    return check

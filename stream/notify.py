@@ -1,0 +1,199 @@
+"""Deliver alerts to webhooks: one consumer group per webhook on the alerts topic, at-least-once.
+
+Why a group per webhook: each keeps its own offsets, so a receiver that is down only holds back
+its own deliveries, never another webhook's and never scoring (this runs beside the Faust agents,
+not in them). Alerts are delivered one at a time in partition order, and alerts are keyed by
+account, so a receiver sees each account's alerts in order. An offset is committed only after
+the receiver answered 2xx, or after a permanently rejected alert was written to the webhook
+dead-letter topic; a restart therefore re-sends at most the alert that was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+
+import aiohttp
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from models.outcomes import Alert
+from sinks.metrics import Metrics
+from sinks.webhooks import RetryPolicy, Webhook, WebhookMetrics, WebhookSender, parse_webhooks
+from stream.config import Settings
+from stream.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+MAX_RESTART_BACKOFF_S = 60.0
+_decoder = msgspec.json.Decoder(Alert)
+
+
+def webhook_dlq_topic(alerts_topic: str) -> str:
+    return f"{alerts_topic}.webhook-dlq"
+
+
+def webhook_group_id(app_id: str, webhook: Webhook) -> str:
+    """Stable across restarts and config reorderings; reveals nothing of the (secret) URL."""
+    return f"{app_id}-webhook-{webhook.id}"
+
+
+async def run_notifier(settings: Settings, metrics: Metrics, *,
+                       policy: RetryPolicy | None = None) -> None:
+    webhooks = parse_webhooks(settings.webhook_urls, settings.webhook_slack_urls)
+    if not webhooks:
+        return
+    dlq_topic = webhook_dlq_topic(settings.alerts_topic)
+    await asyncio.to_thread(ensure_topics, settings.broker, [settings.alerts_topic, dlq_topic],
+                            settings.partitions)
+    webhook_metrics = WebhookMetrics.of(metrics.registry)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all",
+                                client_id=f"{settings.app_id}-webhook-dlq")
+    await producer.start()
+    try:
+        dead_letters = DeadLetters(producer, dlq_topic)
+        async with asyncio.TaskGroup() as tasks:
+            for hook in webhooks:
+                webhook_metrics.declare(hook.name)
+                notifier = WebhookNotifier(hook, settings, dead_letters, webhook_metrics,
+                                           policy or RetryPolicy())
+                log.info("webhook %s (%s, %s body) delivering %s as group %s", hook.name,
+                         hook.redacted, hook.format, settings.alerts_topic, notifier.group_id)
+                tasks.create_task(notifier.run_forever(), name=f"webhook-{hook.name}")
+    finally:
+        await producer.stop()
+
+
+class DeadLetters:
+    """Alerts a webhook will never accept, kept on Kafka with why, so none is lost silently.
+
+    The value is the original alert bytes (replayable as is); headers follow the input DLQ's
+    `dlq.*` convention and name the webhook by its short name, never its URL.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self.producer, self.topic = producer, topic
+
+    async def record(self, msg: ConsumerRecord, webhook: Webhook, reason: str, error: str) -> None:
+        headers = [("dlq.reason", reason.encode()), ("dlq.error", error.encode()[:1024]),
+                   ("dlq.webhook", webhook.name.encode()), ("dlq.webhook.id", webhook.id.encode()),
+                   ("dlq.webhook.format", webhook.format.encode()),
+                   ("dlq.source.topic", msg.topic.encode()),
+                   ("dlq.source.partition", str(msg.partition).encode()),
+                   ("dlq.source.offset", str(msg.offset).encode())]
+        backoff = 0.5
+        while True:  # until written: the offset is committed only after this returns
+            try:
+                await self.producer.send_and_wait(self.topic, value=msg.value, key=msg.key,
+                                                  headers=headers)
+                return
+            except KafkaError as err:
+                log.warning("webhook %s: dead-letter write to %s failed (%s); retrying in %.1fs",
+                            webhook.name, self.topic, err, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+
+class WebhookNotifier:
+    """One webhook: its consumer, its sender, its offsets."""
+
+    def __init__(self, webhook: Webhook, settings: Settings, dead_letters: DeadLetters,
+                 metrics: WebhookMetrics, policy: RetryPolicy) -> None:
+        self.webhook, self.settings = webhook, settings
+        self.dead_letters, self.metrics, self.policy = dead_letters, metrics, policy
+        self.group_id = webhook_group_id(settings.app_id, webhook)
+
+    async def run_forever(self) -> None:
+        """An unexpected error restarts only this webhook's consumer; uncommitted alerts are
+        read again, so a bug or broker hiccup delays deliveries but loses none."""
+        loop = asyncio.get_running_loop()
+        backoff = 1.0
+        while True:
+            started = loop.time()
+            try:
+                await self.run()
+            except Exception:
+                if loop.time() - started > MAX_RESTART_BACKOFF_S:
+                    backoff = 1.0
+                log.error("webhook %s: consumer failed; restarting in %.0fs", self.webhook.name,
+                          backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_RESTART_BACKOFF_S)
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.settings.alerts_topic, bootstrap_servers=self.settings.broker,
+            group_id=self.group_id, client_id=f"{self.settings.app_id}-webhook-{self.webhook.name}",
+            enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                sender = WebhookSender(self.webhook, session, self.policy, self.metrics)
+                while True:
+                    # One record at a time: nothing fetched is held across a rebalance.
+                    fetched = await consumer.getmany(timeout_ms=1000, max_records=1)
+                    for tp, records in fetched.items():
+                        for msg in records:
+                            await self._handle(consumer, sender, tp, msg)
+        finally:
+            await consumer.stop()
+
+    async def _handle(self, consumer: AIOKafkaConsumer, sender: WebhookSender,
+                      tp: TopicPartition, msg: ConsumerRecord) -> None:
+        name = self.webhook.name
+        try:
+            alert = _decoder.decode(msg.value or b"")
+        except msgspec.DecodeError as err:
+            log.error("webhook %s: %s[%d]@%d is not an alert (%s); recorded on %s", name,
+                      msg.topic, msg.partition, msg.offset, err, self.dead_letters.topic)
+            await self.dead_letters.record(msg, self.webhook, "undecodable", str(err))
+            self.metrics.deliveries.labels(webhook=name, outcome="undeliverable").inc()
+            await self._commit(consumer, tp, msg.offset + 1, reposition=False)
+            return
+        delivery = await sender.deliver(alert, wait=partial(_poll_while_waiting, consumer),
+                                        wanted=lambda: tp in consumer.assignment())
+        if delivery.outcome == "abandoned":
+            log.info("webhook %s: %s moved to another consumer, which delivers alert %s", name,
+                     tp, alert.alert_id)
+            return
+        if delivery.outcome == "rejected":
+            log.error("webhook %s (%s): alert %s rejected (%s); recorded on %s, not retried",
+                      name, self.webhook.redacted, alert.alert_id, delivery.error,
+                      self.dead_letters.topic)
+            await self.dead_letters.record(msg, self.webhook, "rejected", delivery.error)
+            self.metrics.deliveries.labels(webhook=name, outcome="undeliverable").inc()
+        else:
+            self.metrics.deliveries.labels(webhook=name, outcome="delivered").inc()
+        await self._commit(consumer, tp, msg.offset + 1, reposition=delivery.attempts > 1)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int,
+                      reposition: bool) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except KafkaError as err:  # the partition moved on a rebalance: its new owner re-sends
+            log.warning("webhook %s: commit of %s@%d failed (%s); the alert may be sent again",
+                        self.webhook.name, tp, offset, err)
+            return
+        if reposition and tp in consumer.assignment():
+            # A rebalance during the retries resets the fetch position to the committed offset,
+            # which would re-send the alert just delivered; start after it instead.
+            consumer.seek(tp, offset)
+
+
+async def _poll_while_waiting(consumer: AIOKafkaConsumer, seconds: float) -> None:
+    """Sleep between attempts while polling with every partition paused.
+
+    aiokafka drops a member that has not polled for max.poll.interval.ms (5 min), which a long
+    webhook outage would otherwise trigger, followed by a rebalance and a duplicate delivery.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        while (left := deadline - loop.time()) > 0:
+            consumer.pause(*consumer.assignment())
+            fetched = await consumer.getmany(timeout_ms=max(1, int(min(left, 10.0) * 1000)))
+            for tp, records in fetched.items():  # a partition assigned mid-wait: read it later
+                consumer.seek(tp, records[0].offset)
+    finally:
+        consumer.resume(*consumer.assignment())
