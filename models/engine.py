@@ -11,8 +11,9 @@ import hashlib
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
+from models.clusters import ClusterIndex, ClusterScorer
 from models.detectors.peer_anomaly import PeerAnomaly
-from models.detectors.rules import RULES
+from models.detectors.rules import RULES, ramp
 from models.event import Event
 from models.features import account_features
 from models.outcomes import Alert, Outcome, Reason, RiskUpdate
@@ -20,12 +21,14 @@ from models.profile import AccountProfile
 from models.scoring import ALERT_SEVERITIES, fuse, rank, severity_of
 
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
+CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
+CLUSTER_MIN_RISK = 50.0
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     score_every: int = 25          # score an account after this many new events...
-    score_interval_s: float = 900.0  # ...or this much event time since its last score
+    score_interval_s: float = 3600.0  # ...or this much event time since its last score
     learn_below_risk: float = 50.0  # peer model learns only from accounts below this risk
 
 
@@ -35,13 +38,16 @@ class Engine:
         self.profiles = profiles
         self.config = config or EngineConfig()
         self.peers = peers or PeerAnomaly()
+        self.clusters = ClusterIndex()
+        self.models = ModelReleases()
+        self.cluster_scorer = ClusterScorer(lambda prof: fuse(rule_reasons(prof)))
 
     def process(self, event: Event) -> Outcome:
         profile = self.profiles.get(event.account_id) or AccountProfile(event.account_id)
         if profile.seen(event.event_id):
             self.profiles[event.account_id] = profile
             return Outcome(duplicate=True)
-        profile.update(event)
+        profile.update(event, self.models.is_new(event.model, event.ts))
         outcome = Outcome()
         if self._due(profile):
             outcome = self._score(profile, event.event_id)
@@ -66,17 +72,19 @@ class Engine:
 
     def _score(self, p: AccountProfile, trigger_event_id: str) -> Outcome:
         features = account_features(p)
-        weighted: list[tuple[Reason, float]] = []
-        for rule, weight in RULES.values():
-            reason = rule(p, features)
-            if reason is not None:
-                weighted.append((reason, weight))
+        weighted = rule_reasons(p, features)
         peer_score = self.peers.score_one(features)
         peer_strength = self.peers.strength(peer_score)
         if peer_strength > 0:
             weighted.append((Reason("unlike_peers",
                                     f"behaviour unlike other accounts (anomaly {peer_score:.2f})",
                                     peer_strength, {"peer_anomaly": peer_score}), PEER_WEIGHT))
+        self.clusters.link(p)
+        cluster = self.clusters.cluster_of(p.account_id, self.profiles)
+        if cluster is not None:
+            cluster_reason = self._cluster_reason(cluster)
+            if cluster_reason is not None:
+                weighted.append((cluster_reason, CLUSTER_WEIGHT))
         risk, reasons = fuse(weighted)
         if risk < self.config.learn_below_risk:
             self.peers.learn_one(features)
@@ -94,8 +102,57 @@ class Engine:
         update = RiskUpdate(account_id=p.account_id, seq=p.events, risk=risk, severity=severity,
                             reasons=reasons, event_ts=p.last_ts, first_alert_ts=p.first_alert_ts,
                             recent_api_keys=list(p.recent_api_keys),
-                            recent_source_ips=list(p.recent_source_ips))
+                            recent_source_ips=list(p.recent_source_ips),
+                            cluster_id=cluster.cluster_id if cluster else None,
+                            cluster_size=len(cluster.members) if cluster else 0)
         return Outcome(risk=update, alert=alert)
+
+
+    def _cluster_reason(self, cluster) -> Reason | None:
+        risk, reasons = self.cluster_scorer.risk(cluster, self.profiles)
+        if risk < CLUSTER_MIN_RISK:
+            return None
+        n = len(cluster.members)
+        together = f"; together: {reasons[0].text}" if reasons else ""
+        return Reason("hydra_cluster", f"one of {n} accounts sharing {cluster.shared}{together}",
+                      risk / 100 * ramp(n, 1, 4),
+                      {"cluster_size": n, "cluster_risk": risk, "cluster_events": cluster.events})
+
+
+class ModelReleases:
+    """When each model was first requested by anyone: traffic moving to a model first seen
+    in the last `new_for_s` is release chasing. Models already present during the first
+    `warmup_s` of the stream count as old (we did not see them launch). Bounded by `max_models`."""
+
+    def __init__(self, new_for_s: float = 7 * 86400, warmup_s: float = 86400,
+                 max_models: int = 10_000) -> None:
+        self.new_for_s, self.warmup_s, self.max_models = new_for_s, warmup_s, max_models
+        self.first_seen: dict[str, float] = {}
+        self.stream_start: float | None = None
+
+    def is_new(self, model: str | None, ts: float) -> bool:
+        if self.stream_start is None:
+            self.stream_start = ts
+        if not model:
+            return False
+        first = self.first_seen.get(model)
+        if first is None:
+            if len(self.first_seen) >= self.max_models:
+                return False
+            self.first_seen[model] = first = ts
+        return first - self.stream_start >= self.warmup_s and ts - first < self.new_for_s
+
+
+def rule_reasons(p: AccountProfile, features: dict[str, float] | None = None,
+                 ) -> list[tuple[Reason, float]]:
+    """Every rule that fires on `p`, with its weight."""
+    features = account_features(p) if features is None else features
+    out = []
+    for rule, weight in RULES.values():
+        reason = rule(p, features)
+        if reason is not None:
+            out.append((reason, weight))
+    return out
 
 
 def alert_id(account_id: str, severity: str) -> str:

@@ -25,6 +25,9 @@ class RiskUpdate(msgspec.Struct, frozen=True):
     # where enforcement can bite: the account's most recent credentials and client addresses
     recent_api_keys: list[str] = []
     recent_source_ips: list[str] = []
+    # the hydra cluster the account belongs to, if any
+    cluster_id: str | None = None
+    cluster_size: int = 0
 
 
 class Alert(msgspec.Struct, frozen=True):

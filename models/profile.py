@@ -15,7 +15,7 @@ import msgspec
 from models import sketches
 from models.event import Event
 from models.simhash import simhash64
-from models.text_signals import is_grading_prompt, reasoning_language
+from models.text_signals import instruction_view, is_grading_prompt, reasoning_language
 
 DEDUP_SLOTS = 1024         # recent event ids remembered per account (4-byte hashes: 4 KiB)
 SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one
@@ -175,8 +175,6 @@ class AccountProfile(msgspec.Struct):
         self.new_model_events += model_is_new
         if event.payment_fingerprint:
             self.payment_fingerprint = event.payment_fingerprint
-        if event.source_ip:
-            _remember(self.network_clients, f"{_prefix(event.source_ip)}|{event.user_agent or ''}")
         self.input_tokens += event.input_tokens or 0
         out = event.output_tokens or 0
         self.output_tokens += out
@@ -186,8 +184,10 @@ class AccountProfile(msgspec.Struct):
             self.errors += 1
         if event.api_key_id:
             _remember(self.recent_api_keys, event.api_key_id)
-        if event.source_ip:
-            _remember(self.recent_source_ips, event.source_ip)
+        ip = event.source_ip
+        if ip and (not self.recent_source_ips or self.recent_source_ips[0] != ip):
+            _remember(self.recent_source_ips, ip)
+            _remember(self.network_clients, f"{_prefix(ip)}|{event.user_agent or ''}")
         if event.model:
             sketches.hll_add(self.distinct_models, _h64(event.model.encode()))
         if event.params is not None:
@@ -241,11 +241,12 @@ class AccountProfile(msgspec.Struct):
         text = prompt.text
         if text:
             self.with_text += 1
-            language = reasoning_language(text)
+            view = instruction_view(text)
+            language = reasoning_language(view)
             if language:
                 self.reasoning_asks += 1
                 self.reasoning_languages |= language
-            self.grading_prompts += is_grading_prompt(text)
+            self.grading_prompts += is_grading_prompt(view)
         if prompt.sha256:
             self.with_prompt_hash += 1
             sketches.hll_add(self.distinct_prompts, int(prompt.sha256[:16], 16))

@@ -45,20 +45,30 @@ GRADING_STEMS = ("rate ", "score ", "grade ", "rubric", "scale ", "better", "rew
                  "assistant ")
 
 
+WINDOW = 256  # instructions sit at a prompt's start or end; documents in between are skipped
+
+
+def instruction_view(text: str) -> str:
+    """Lower-cased head and tail of the prompt: bounded cost even for a 1 MiB prompt."""
+    if len(text) <= 2 * WINDOW:
+        return text.lower()
+    return f"{text[:WINDOW]} {text[-WINDOW:]}".lower()
+
+
 def _contains_any(low: str, stems: tuple[str, ...], phrases: tuple[str, ...]) -> bool:
     return any(s in low for s in stems) and any(p in low for p in phrases)
 
 
 def asks_for_reasoning(text: str) -> bool:
-    return _contains_any(text.lower(), REASONING_STEMS, REASONING_PHRASES)
+    return _contains_any(instruction_view(text), REASONING_STEMS, REASONING_PHRASES)
 
 
-def reasoning_language(text: str) -> int:
+def reasoning_language(low: str) -> int:
     """Bit of the language whose reasoning phrase the prompt uses (0 when it asks for none).
+    `low` is the prompt's `instruction_view`.
 
     Latin-script languages share "passo a passo" and the like; the first listed language wins,
     which is enough to count how many languages an account sweeps."""
-    low = text.lower()
     if not any(s in low for s in REASONING_STEMS):
         return 0
     for bit, phrases in enumerate(REASONING_BY_LANGUAGE.values()):
@@ -67,5 +77,6 @@ def reasoning_language(text: str) -> int:
     return 0
 
 
-def is_grading_prompt(text: str) -> bool:
-    return _contains_any(text.lower(), GRADING_STEMS, GRADING_PHRASES)
+def is_grading_prompt(low: str) -> bool:
+    """`low` is the prompt's `instruction_view`."""
+    return _contains_any(low, GRADING_STEMS, GRADING_PHRASES)

@@ -47,6 +47,7 @@ class DeadLetterFile(BatchingSink):
             self._fh.close()
 
 
+CSV_REASONS = 3  # the strongest few: "a short ;-separated list"
 SCORES_HEADER = ["account_id", "risk", "first_alert_at", "reasons"]
 
 
@@ -57,5 +58,5 @@ def write_scores_csv(path: Path, profiles: list[AccountProfile]) -> None:
         out.writerow(SCORES_HEADER)
         for p in sorted(profiles, key=lambda p: (-p.risk, p.account_id)):
             first = to_rfc3339(p.first_alert_ts) if p.first_alert_ts is not None else ""
-            reasons = ";".join(r.replace(";", ",") for r in p.reasons)
+            reasons = ";".join(r.replace(";", ",") for r in p.reasons[:CSV_REASONS])
             out.writerow([p.account_id, f"{p.risk:.1f}", first, reasons])

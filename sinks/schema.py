@@ -69,3 +69,69 @@ billing_account_risk = sa.Table(
     sa.Column("first_alert_at", TS),
     sa.Column("updated_at", TS),
 )
+
+# 0003: operations (API tokens, allowlist, enforcement decisions, analyst labels)
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("token_id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),     # SHA-256 hex; never the token
+    sa.Column("scopes", JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("revoked_at", TS),
+)
+
+allowlist = sa.Table(
+    "allowlist", metadata,
+    sa.Column("account_id", sa.String(128), primary_key=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("decision_id", sa.String(32), primary_key=True),
+    sa.Column("scope_type", sa.String(16), nullable=False),     # account | api_key | ip
+    sa.Column("scope_value", sa.String(128), nullable=False),
+    sa.Column("account_id", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),         # monitor|throttle|strip_logprobs|block
+    sa.Column("reason", sa.String(256), nullable=False),
+    sa.Column("risk", sa.Float, nullable=False),
+    sa.Column("risk_seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Column("deleted_at", TS),
+    sa.Column("delete_reason", sa.String(32)),
+    sa.Column("change_seq", sa.BigInteger, nullable=False),
+)
+
+decision_progress = sa.Table(
+    "decision_progress", metadata,
+    sa.Column("account_id", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+)
+
+bouncer_cursors = sa.Table(
+    "bouncer_cursors", metadata,
+    sa.Column("token_id", sa.String(16), primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_polled_at", TS, nullable=False),
+)
+
+alert_labels = sa.Table(
+    "alert_labels", metadata,
+    sa.Column("label_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("alert_id", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.String(128), nullable=False),
+    sa.Column("label", sa.String(32), nullable=False),          # true_positive | false_positive
+    sa.Column("note", sa.String(1000)),
+    sa.Column("reason_codes", JSON, nullable=False),
+    sa.Column("labelled_by", sa.String(64), nullable=False),
+    sa.Column("labelled_at", TS, nullable=False),
+    sa.Column("published_at", TS),                              # feedback reached Kafka
+)

@@ -34,7 +34,7 @@ class Settings:
     web_port: int = 6066                        # Faust's own web server
     data_dir: str = "/tmp/distillguard/worker"  # Faust local state
     score_every: int = 25                       # score an account every N events...
-    score_interval_s: float = 900.0             # ...or after this much event time
+    score_interval_s: float = 3600.0             # ...or after this much event time
     sink_batch: int = 500                       # rows per PostgreSQL write
     sink_flush_s: float = 1.0                   # longest wait before a partial batch is written
     sink_enabled: bool = True                   # run the PostgreSQL sink agent in the worker

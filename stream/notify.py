@@ -154,7 +154,7 @@ class WebhookNotifier:
         delivery = await sender.deliver(alert, wait=partial(_poll_while_waiting, consumer),
                                         wanted=lambda: tp in consumer.assignment())
         if delivery.outcome == "abandoned":
-            log.info("webhook %s: %s moved to another consumer, which delivers alert %s", name,
+            log.info("webhook %s: %s was revoked by a rebalance; its next owner sends alert %s", name,
                      tp, alert.alert_id)
             return
         if delivery.outcome == "rejected":

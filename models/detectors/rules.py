@@ -59,7 +59,7 @@ def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 
 def shaped_minority(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     """Camouflage: a steady minority of extraction-shaped requests inside ordinary traffic."""
-    if p.shaped_requests < 4:
+    if p.shaped_requests < 4 or f["shaped_share"] >= 0.5:  # a majority is extraction_shape
         return None
     strength = ramp(p.shaped_requests, 4, 15) * ramp(f["shaped_share"], 0.04, 0.12)
     if strength == 0:

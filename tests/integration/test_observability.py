@@ -263,7 +263,7 @@ def test_every_queried_metric_is_served_by_a_live_worker(worker, kafka_broker):
 
 
 def fast_rules(text: str) -> str:
-    """rules.yml with 10s windows and 2s `for:`, so an alert can fire within a test."""
+    """rules.yml with 10s windows (5 scrapes) and 2s `for:`, so an alert can fire within a test."""
     text = re.sub(r"\[\d+[smh]\]", "[10s]", text)
     return re.sub(r"\bfor: \d+[smh]\b", "for: 2s", text)
 
@@ -273,7 +273,8 @@ class PrometheusServer:
 
     def __init__(self, tmp: Path, scrape_target: str, rules: str) -> None:
         (tmp / "rules.yml").write_text(rules)
-        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        # 2s, not 1s: the scrape timeout equals the interval, and a busy CI box can miss 1s.
+        config = {"global": {"scrape_interval": "2s", "evaluation_interval": "1s"},
                   "rule_files": [str(tmp / "rules.yml")],
                   "scrape_configs": [{"job_name": "distillguard-worker",
                                       "static_configs": [{"targets": [scrape_target]}]}]}
@@ -304,7 +305,15 @@ class PrometheusServer:
                 if result := found():
                     return result
             time.sleep(1)
-        pytest.fail(f"timed out after {timeout_s}s waiting for {what}:\n{self.log_tail()}")
+        pytest.fail(f"timed out after {timeout_s}s waiting for {what}; {self.targets()}\n"
+                    f"{self.log_tail()}")
+
+    def targets(self) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            return "targets: " + ", ".join(
+                f"{t['scrapeUrl']} {t['health']} {t['lastError']!r}"
+                for t in self.api("targets")["activeTargets"])
+        return "targets: unavailable"
 
     def log_tail(self) -> str:
         self.log.flush()
@@ -331,7 +340,7 @@ def test_prometheus_fires_dead_letter_alert_on_live_worker(worker, kafka_broker,
     producer = KafkaProducer(bootstrap_servers=kafka_broker, acks="all", linger_ms=5)
     try:
         prom.wait("two successful scrapes of the worker", lambda: prom.api(
-            "query", query='sum_over_time(up{job="distillguard-worker"}[1m]) >= 2')["result"], 30)
+            "query", query='sum_over_time(up{job="distillguard-worker"}[1m]) >= 2')["result"], 45)
 
         def send_malformed() -> None:
             for payload in (b"{not json", b'{"event_id": "x"}') * 5:

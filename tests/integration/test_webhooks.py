@@ -18,12 +18,14 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+import stream.notify as notify
 from models.outcomes import Alert, Reason
 from sinks.metrics import Metrics
 from sinks.webhooks import RetryPolicy, json_body
@@ -269,6 +271,59 @@ def test_an_alert_in_flight_at_shutdown_is_delivered_after_restart(kafka_broker)
     assert failed and {h.body["alert_id"] for h in failed} == {first.alert_id}
 
 
+def test_a_long_outage_keeps_the_group_membership(kafka_broker, caplog, monkeypatch):
+    """Polling between attempts keeps the member in its group past max.poll.interval.ms; a
+    dropped member would rebalance and (with another worker) deliver the alert twice."""
+    caplog.set_level(logging.INFO, logger="aiokafka.consumer.group_coordinator")
+    monkeypatch.setattr(notify, "AIOKafkaConsumer", partial(
+        AIOKafkaConsumer, max_poll_interval_ms=1500, session_timeout_ms=6000,
+        heartbeat_interval_ms=500))
+    alerts = make_alerts(accounts=1, per_account=2)
+
+    async def scenario() -> Receiver:
+        up_at = time.monotonic() + 4.5  # three times max.poll.interval.ms
+        async with Receiver({"/hook": lambda n: Answer() if time.monotonic() > up_at
+                             else Answer(503)}) as rx:
+            settings = settings_for(kafka_broker, webhook_urls=rx.url("/hook"))
+            await produce(settings, alerts)
+            async with notifier(settings, Metrics()) as task:
+                await eventually(lambda: len(rx.ok("/hook")) >= 2, "both alerts", task=task)
+                await asyncio.sleep(0.5)
+        return rx
+
+    rx = asyncio.run(scenario())
+    assert [h.body["alert_id"] for h in rx.ok("/hook")] == [a.alert_id for a in alerts]
+    joins = [r for r in caplog.records if "joining group" in r.getMessage()]
+    assert len(joins) == 1, [r.getMessage() for r in caplog.records]
+
+
+def test_two_workers_share_a_webhook_without_losing_or_reordering(kafka_broker):
+    """A second member joins mid-retry: partitions move, in-flight alerts are handed over."""
+    alerts = make_alerts(accounts=6, per_account=3)
+
+    async def scenario() -> Receiver:
+        up_at = time.monotonic() + 2.5
+        async with Receiver({"/hook": lambda n: Answer() if time.monotonic() > up_at
+                             else Answer(503)}) as rx:
+            settings = settings_for(kafka_broker, webhook_urls=rx.url("/hook"))
+            await produce(settings, alerts)
+            async with notifier(settings, Metrics()) as first:
+                await eventually(lambda: len(rx.on("/hook")) >= 3, "retries", task=first)
+                async with notifier(settings, Metrics()) as second:
+                    await eventually(lambda: {h.body["alert_id"] for h in rx.ok("/hook")}
+                                     >= {a.alert_id for a in alerts}, "every alert",
+                                     task=second)
+                    await asyncio.sleep(1.0)
+                    assert not first.done()
+        return rx
+
+    rx = asyncio.run(scenario())
+    delivered = [h.body["alert_id"] for h in rx.ok("/hook")]
+    assert set(delivered) == {a.alert_id for a in alerts}
+    assert len(delivered) - len(alerts) <= 3, "at most the in-flight alerts are re-sent"
+    assert_ordered(rx.ok("/hook"), lambda h: h.body["account_id"], lambda h: h.body["seq"])
+
+
 def test_rejected_alerts_go_to_the_dead_letter_topic_and_block_no_one(kafka_broker):
     alerts = make_alerts(accounts=2, per_account=3)
     garbage = b"{not an alert"
@@ -364,31 +419,39 @@ def test_scoring_is_unaffected_while_every_webhook_fails(kafka_broker, postgres_
                                webhook_slack_urls=refused_url)
         worker.start()
         try:
-            events = harvester_events("wh-harvester", 300, start_ms=BASE_TS)
-            events += [e for i in range(3) for e in chat_events(f"wh-benign-{i}", 60)]
-            events.sort(key=lambda e: e["timestamp"])
-            p = kafka_producer(kafka_broker)
-            for e in events:
-                p.send(worker.input_topic, key=e["account_id"].encode(),
-                       value=json.dumps(e).encode())
-            p.flush()
-            p.close()
             failed = "distillguard_webhook_failed_attempts_total{{cause={},webhook={}}}"
             delivered = "distillguard_webhook_deliveries_total{{outcome=delivered,webhook={}}}"
             alerts = ("distillguard_alerts_total{severity=high}",
                       "distillguard_alerts_total{severity=critical}")
+            events = harvester_events("wh-harvester", 300, start_ms=BASE_TS)
+            events += [e for i in range(3) for e in chat_events(f"wh-benign-{i}", 60)]
+            send_events(kafka_broker, worker.input_topic, events)
+            worker.wait_for(lambda m: m.get("distillguard_events_scored_total", 0) >= len(events)
+                            and sum(m.get(a, 0) for a in alerts) >= 1, timeout_s=45,
+                            what="every event scored and an alert raised")
+            worker.wait_for(lambda m: m.get(failed.format("timeout", "json-0"), 0) >= 1
+                            and m.get(failed.format("connection", "slack-0"), 0) >= 1,
+                            timeout_s=30, what="failed deliveries on both webhooks")
+            # events sent while both webhooks keep failing are still scored
+            more = [e for i in range(3) for e in chat_events(f"wh-later-{i}", 60)]
+            send_events(kafka_broker, worker.input_topic, more)
             m = worker.wait_for(
-                lambda m: m.get("distillguard_events_scored_total", 0) >= len(events)
-                and sum(m.get(a, 0) for a in alerts) >= 1, timeout_s=45,
-                what="every event scored and an alert raised")
-            assert m["distillguard_events_scored_total"] == len(events)
-            m = worker.wait_for(lambda m: m.get(failed.format("timeout", "json-0"), 0) >= 1
-                                and m.get(failed.format("connection", "slack-0"), 0) >= 1,
-                                timeout_s=30, what="failed deliveries on both webhooks")
+                lambda m: m.get("distillguard_events_scored_total", 0) >= len(events + more),
+                timeout_s=20, what="events sent during the webhook outage scored")
+            assert m["distillguard_events_scored_total"] == len(events + more)
             assert m[delivered.format("json-0")] == m[delivered.format("slack-0")] == 0
             assert m["distillguard_webhook_failing{webhook=json-0}"] == 1
+            assert m["distillguard_webhook_failing{webhook=slack-0}"] == 1
             log = worker.log_tail(1000)
             assert "retrying in" in log
             assert_no_secrets(log)
         finally:
             worker.stop()
+
+
+def send_events(broker: str, topic: str, events: list[dict]) -> None:
+    p = kafka_producer(broker)
+    for e in sorted(events, key=lambda e: e["timestamp"]):
+        p.send(topic, key=e["account_id"].encode(), value=json.dumps(e).encode())
+    p.flush()
+    p.close()

@@ -7,7 +7,7 @@ from models.engine import Engine, EngineConfig, alert_id
 from models.event import Event
 from models.profile import AccountProfile, profile_decoder, profile_encoder
 from models.timestamps import to_epoch_seconds
-from tests.helpers import chat_events, event, harvester_events
+from tests.helpers import BASE_TS, chat_events, event, harvester_events
 
 
 def as_event(d: dict) -> Event:
@@ -103,3 +103,14 @@ def test_cadence_scores_every_k_events():
 def test_events_without_prompt_or_params_are_scored():
     profiles, _ = run([event("acct-bare") for _ in range(40)])
     assert profiles["acct-bare"].events == 40
+
+
+def test_release_chasing_moves_to_a_new_model():
+    day = 86_400_000
+    old = [dict(e, model="large-2") for e in chat_events("acct-old", 50, step_ms=60_000)]
+    fresh = [dict(e, model="large-3") for e in chat_events("acct-chase", 150,
+                                                           start_ms=BASE_TS + 2 * day)]
+    profiles, _ = run(old + fresh)
+    reasons = " ".join(profiles["acct-chase"].reasons)
+    assert "released in the last 7 days" in reasons
+    assert "released" not in " ".join(profiles["acct-old"].reasons)
