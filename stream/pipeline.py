@@ -14,7 +14,6 @@ from sinks.base import Sink
 from sinks.metrics import Metrics
 from stream.intake import DeadLetter, Reason, parse_event
 
-
 LATENCY_SAMPLE = 16  # timing every event costs more than a quarter of the cheap ones
 
 
