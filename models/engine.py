@@ -7,18 +7,18 @@ writes a profile back with `profiles[key] = profile` so a changelog-backed table
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
+from models.alerting import apply_label, maybe_alert, suppress
 from models.clusters import ClusterIndex, ClusterScorer
 from models.detectors.peer_anomaly import PeerAnomaly
 from models.detectors.rules import RULES, ramp
 from models.event import Event
 from models.features import account_features
-from models.outcomes import Alert, Outcome, Reason, RiskUpdate
+from models.outcomes import Outcome, Reason, RiskUpdate
 from models.profile import AccountProfile
-from models.scoring import ALERT_SEVERITIES, fuse, rank, severity_of
+from models.scoring import fuse, severity_of
 
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
@@ -40,6 +40,7 @@ class Engine:
         self.peers = peers or PeerAnomaly()
         self.clusters = ClusterIndex()
         self.models = ModelReleases()
+        self.reason_weights: dict[str, float] = {}  # learned from analyst labels
         self.cluster_scorer = ClusterScorer(lambda prof: fuse(rule_reasons(prof)))
 
     def process(self, event: Event) -> Outcome:
@@ -85,18 +86,12 @@ class Engine:
             cluster_reason = self._cluster_reason(cluster)
             if cluster_reason is not None:
                 weighted.append((cluster_reason, CLUSTER_WEIGHT))
-        risk, reasons = fuse(weighted)
+        weighted = suppress(p, weighted)
+        risk, reasons = fuse([(r, w * self.reason_weights.get(r.code, 1.0)) for r, w in weighted])
         if risk < self.config.learn_below_risk:
             self.peers.learn_one(features)
         severity = severity_of(risk)
-        alert = None
-        if severity in ALERT_SEVERITIES and rank(severity) > rank(p.alerted_severity):
-            p.alerted_severity = severity
-            if p.first_alert_ts is None:
-                p.first_alert_ts = p.last_ts
-            alert = Alert(alert_id=alert_id(p.account_id, severity), account_id=p.account_id,
-                          severity=severity, risk=risk, reasons=reasons, event_ts=p.last_ts,
-                          seq=p.events, trigger_event_id=trigger_event_id)
+        alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)
         p.risk, p.reasons = risk, [r.text for r in reasons]
         p.scored_at_events, p.scored_at_ts = p.events, p.last_ts
         update = RiskUpdate(account_id=p.account_id, seq=p.events, risk=risk, severity=severity,
@@ -107,6 +102,20 @@ class Engine:
                             cluster_size=len(cluster.members) if cluster else 0)
         return Outcome(risk=update, alert=alert)
 
+
+    def feedback(self, account_id: str, label: str, reason_codes: list[str]) -> None:
+        """An analyst labelled an alert. False positives silence those reasons for the account
+        until its behaviour changes, and nudge the reasons' global weights down (true
+        positives nudge them up), bounded to [0.5, 1.2]."""
+        p = self.profiles.get(account_id)
+        if p is not None:
+            strengths = {r.code: r.strength for r, _ in rule_reasons(p)}
+            apply_label(p, label, reason_codes, strengths)
+            self.profiles[account_id] = p
+        step = 0.95 if label == "false_positive" else 1.02
+        for code in reason_codes:
+            weight = self.reason_weights.get(code, 1.0) * step
+            self.reason_weights[code] = min(1.2, max(0.5, weight))
 
     def _cluster_reason(self, cluster) -> Reason | None:
         risk, reasons = self.cluster_scorer.risk(cluster, self.profiles)
@@ -153,8 +162,3 @@ def rule_reasons(p: AccountProfile, features: dict[str, float] | None = None,
         if reason is not None:
             out.append((reason, weight))
     return out
-
-
-def alert_id(account_id: str, severity: str) -> str:
-    """Deterministic, so a replay or restart upserts the same alert instead of adding one."""
-    return hashlib.sha256(f"{account_id}\x00{severity}".encode()).hexdigest()[:32]

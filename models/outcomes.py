@@ -31,7 +31,7 @@ class RiskUpdate(msgspec.Struct, frozen=True):
 
 
 class Alert(msgspec.Struct, frozen=True):
-    """Raised when an account first reaches a severity; `alert_id` is deterministic."""
+    """One alert per account and reason group; re-published (same id) when it escalates."""
 
     alert_id: str
     account_id: str
@@ -41,6 +41,11 @@ class Alert(msgspec.Struct, frozen=True):
     event_ts: float
     seq: int
     trigger_event_id: str
+    reason_group: str = "behaviour"
+    window_start: float | None = None
+    window_end: float | None = None
+    example_event_ids: list[str] = []
+    escalations: int = 0
 
 
 class Outcome(msgspec.Struct):

@@ -23,6 +23,7 @@ NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edit
 TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
 RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
 RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement decisions
+EXAMPLES = 5               # example event ids kept as alert evidence
 RECENT_ALPHA = 1 / 64      # recent-window features: exponential weight of ~64 requests
 # Indices of AccountProfile.recent (exponentially weighted over the last ~64 requests):
 R_SHAPED, R_REASONING, R_TINY_LOGPROB, R_SINGLE_TURN, R_LOG_OUTPUT, R_LOG_RATIO = range(6)
@@ -44,14 +45,14 @@ def _h64(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-def _remember(recent: list[str], value: str) -> None:
-    """Most-recent-first list of distinct values, at most RECENT_SCOPES long."""
+def _remember(recent: list[str], value: str, keep: int = RECENT_SCOPES) -> None:
+    """Most-recent-first list of distinct values, at most `keep` long."""
     if recent and recent[0] == value:
         return
     if value in recent:
         recent.remove(value)
     recent.insert(0, value)
-    del recent[RECENT_SCOPES:]
+    del recent[keep:]
 
 
 def _prefix(ip: str) -> str:
@@ -134,11 +135,14 @@ class AccountProfile(msgspec.Struct):
     # links to other accounts (hydra clusters)
     payment_fingerprint: str | None = None
     network_clients: list[str] = msgspec.field(default_factory=list)  # "ip-prefix|user-agent"
+    # alerting (models.alerting): open alert per reason group, analyst suppressions, examples
+    open_alerts: dict[str, list] = msgspec.field(default_factory=dict)
+    suppressed: dict[str, float] = msgspec.field(default_factory=dict)
+    flagged_event_ids: list[str] = msgspec.field(default_factory=list)  # last EXAMPLES
     # scoring bookkeeping (written by the engine)
     scored_at_events: int = 0
     scored_at_ts: float = 0.0
     risk: float = 0.0
-    alerted_severity: str = ""           # highest severity alerted so far (escalation only)
     reasons: list[str] = msgspec.field(default_factory=list)
     first_alert_ts: float | None = None
 
@@ -197,11 +201,13 @@ class AccountProfile(msgspec.Struct):
             self._update_prompt(event.prompt)
         shaped = extraction_shaped(event)
         self.shaped_requests += shaped
+        tiny_logprob = (event.params is not None and (event.params.max_tokens or 99) <= 5
+                        and bool(event.params.logprobs or event.params.top_logprobs))
+        reasoning = self.reasoning_asks > reasoning_before
+        if shaped or reasoning or tiny_logprob:  # evidence an analyst can look up
+            _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
         single = 1.0 if event.prompt is not None and event.prompt.messages == 1 else 0.0
-        self._update_recent((float(shaped), float(self.reasoning_asks > reasoning_before),
-                             float(event.params is not None and (event.params.max_tokens or 99) <= 5
-                                    and bool(event.params.logprobs or event.params.top_logprobs)),
-                             single, math.log1p(out),
+        self._update_recent((float(shaped), float(reasoning), float(tiny_logprob), single, math.log1p(out),
                              math.log1p(out / max(event.input_tokens or 0, 1))))
 
     def _update_recent(self, values: tuple[float, ...]) -> None:

@@ -73,7 +73,12 @@ class RiskStore(BatchingSink[Output]):
         stmt = self._insert(alerts)
         stmt = stmt.on_conflict_do_update(
             index_elements=["alert_id"],
-            set_={c: stmt.excluded[c] for c in ("risk", "reasons", "evidence", "event_ts")})
+            # an escalation updates the same alert; the analyst's status and label stay
+            set_={c: stmt.excluded[c] for c in ("severity", "risk", "reasons", "evidence",
+                                                  "event_ts", "seq", "window_end",
+                                                  "example_event_ids", "escalations",
+                                                  "updated_at")},
+            where=alerts.c.escalations <= stmt.excluded.escalations)
         conn.execute(stmt.returning(alerts.c.alert_id), rows)
 
     @staticmethod
@@ -93,7 +98,10 @@ class RiskStore(BatchingSink[Output]):
                     **{f"{r.code}.{k}": v for r in a.reasons for k, v in r.evidence.items()}}
         return {"alert_id": a.alert_id, "account_id": a.account_id, "severity": a.severity,
                 "risk": a.risk, "reasons": _reasons(a.reasons), "evidence": evidence,
-                "event_ts": _dt(a.event_ts), "seq": a.seq, "trigger_event_id": a.trigger_event_id}
+                "event_ts": _dt(a.event_ts), "seq": a.seq, "trigger_event_id": a.trigger_event_id,
+                "reason_group": a.reason_group, "window_start": _dt(a.window_start),
+                "window_end": _dt(a.window_end), "example_event_ids": a.example_event_ids,
+                "escalations": a.escalations, "updated_at": datetime.now(tz=UTC)}
 
     def close(self) -> None:
         self.flush()

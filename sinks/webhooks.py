@@ -57,20 +57,18 @@ def redact_url(url: str) -> str:
     """Scheme, host and port only: credentials, path tokens and query strings all dropped."""
     try:
         u = URL(url)
+        origin = str(u.origin())  # raises for relative or host-less URLs
     except (ValueError, TypeError):
         return "<unparseable url>"
-    if not u.host:
-        return "<unparseable url>"
-    port = f":{u.explicit_port}" if u.explicit_port else ""
-    rest = "/…" if (u.raw_path not in ("", "/") or u.raw_query_string) else ""
-    return f"{u.scheme}://{u.raw_host}{port}{rest}"
+    return origin + ("/…" if (u.raw_path not in ("", "/") or u.raw_query_string) else "")
 
 
 def parse_webhooks(json_urls: str, slack_urls: str) -> list[Webhook]:
     """The comma-separated settings as webhooks; a bad URL fails at startup, not on first alert."""
     hooks: list[Webhook] = []
     seen: set[tuple[str, str]] = set()
-    for fmt, raw in (("json", json_urls), ("slack", slack_urls)):
+    configured: tuple[tuple[Format, str], ...] = (("json", json_urls), ("slack", slack_urls))
+    for fmt, raw in configured:
         urls = [u.strip() for u in raw.split(",") if u.strip()]
         for url in urls:
             try:
@@ -84,7 +82,7 @@ def parse_webhooks(json_urls: str, slack_urls: str) -> list[Webhook]:
                 continue
             seen.add((fmt, url))
             index = sum(1 for h in hooks if h.format == fmt)
-            hooks.append(Webhook(f"{fmt}-{index}", url, fmt))  # type: ignore[arg-type]
+            hooks.append(Webhook(f"{fmt}-{index}", url, fmt))
     return hooks
 
 

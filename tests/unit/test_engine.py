@@ -2,8 +2,9 @@
 
 import msgspec
 
+from models.alerting import alert_id
 from models.detectors.rules import RULES
-from models.engine import Engine, EngineConfig, alert_id
+from models.engine import Engine, EngineConfig
 from models.event import Event
 from models.profile import AccountProfile, profile_decoder, profile_encoder
 from models.timestamps import to_epoch_seconds
@@ -62,7 +63,9 @@ def test_logprob_harvester_alerts_with_reason_and_evidence():
     alerts = [o.alert for o in outcomes if o.alert]
     assert alerts, "no alert for a logprob harvester"
     assert alerts[0].account_id == "acct-h"
-    assert alerts[0].alert_id == alert_id("acct-h", alerts[0].severity)
+    assert alerts[0].alert_id == alert_id("acct-h", alerts[0].reason_group, alerts[0].event_ts)
+    assert alerts[0].reason_group == "logit_extraction"
+    assert alerts[0].example_event_ids and alerts[0].window_start <= alerts[0].window_end
     assert profiles["acct-h"].risk >= 80
     codes = {r.code for r in alerts[-1].reasons}
     assert "logprob_harvesting" in codes
@@ -76,11 +79,39 @@ def test_ordinary_chat_customer_stays_low():
     assert not [o for o in outcomes if o.alert]
 
 
-def test_one_alert_per_severity_not_one_per_event():
+def test_sustained_attack_is_one_alert_that_escalates():
     _, outcomes = run(harvester_events("acct-h2", 1000), EngineConfig(score_every=1))
     alerts = [o.alert for o in outcomes if o.alert]
-    assert 1 <= len(alerts) <= 2  # high, then at most one escalation to critical
-    assert len({a.alert_id for a in alerts}) == len(alerts)
+    assert 1 <= len(alerts) <= 2  # opened at "high", at most one escalation to "critical"
+    assert len({a.alert_id for a in alerts}) == 1
+    assert [a.escalations for a in alerts] == list(range(len(alerts)))
+    assert [a.severity for a in alerts] == sorted({a.severity for a in alerts},
+                                                  key=["high", "critical"].index)
+
+
+def test_realert_only_after_cooldown():
+    day_ms = 86_400_000
+    first = harvester_events("acct-cd", 300, step_ms=2000)
+    later = harvester_events("acct-cd", 300, start_ms=BASE_TS + 2 * day_ms, step_ms=2000)
+    _, outcomes = run(first + later, EngineConfig(score_every=1))
+    ids = {o.alert.alert_id for o in outcomes if o.alert}
+    assert len(ids) == 2  # a new alert two days later, none in between
+
+
+def test_false_positive_label_silences_reason_until_behaviour_changes():
+    profiles: dict[str, AccountProfile] = {}
+    engine = Engine(profiles)
+    for e in harvester_events("acct-fp", 200):
+        engine.process(as_event(e))
+    assert profiles["acct-fp"].risk >= 80
+    engine.feedback("acct-fp", "false_positive", ["logprob_harvesting", "logit_bias_probing"])
+    for e in harvester_events("acct-fp", 100, start_ms=BASE_TS + 500_000):
+        engine.process(as_event(e))
+    engine.flush(["acct-fp"])
+    p = profiles["acct-fp"]
+    assert "logprob" not in " ".join(p.reasons)
+    assert p.risk < 80
+    assert engine.reason_weights["logprob_harvesting"] < 1.0
 
 
 def test_scores_use_event_time_only():

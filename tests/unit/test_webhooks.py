@@ -8,11 +8,14 @@ from email.utils import format_datetime
 
 import msgspec
 import pytest
+from prometheus_client import CollectorRegistry
 
 from models.outcomes import Alert, Reason
 from sinks.webhooks import (
     BODY_VERSION,
     RetryPolicy,
+    WebhookMetrics,
+    WebhookSender,
     classify,
     json_body,
     parse_retry_after,
@@ -96,6 +99,8 @@ def test_slack_body_without_reasons_is_still_valid():
     ("https://user:pw@example.com:8443/hook?token=s3cr3t", "https://example.com:8443/…"),
     ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
     ("http://example.com/", "http://example.com"),
+    ("http://[::1]:9000/a", "http://[::1]:9000/…"),
+    ("/relative/path", "<unparseable url>"),
     ("not a url", "<unparseable url>"),
 ])
 def test_redacted_urls_keep_only_scheme_host_and_port(url, expected):
@@ -162,3 +167,22 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     assert policy.backoff(1, retry_after_s=30.0) == 30.0
     assert policy.backoff(1, retry_after_s=3600.0) == 60.0  # capped
     assert 0.5 <= policy.backoff(1, retry_after_s=0.0) <= 1.0  # never undercuts the backoff
+
+
+def test_error_texts_are_scrubbed_of_the_url():
+    [hook] = parse_webhooks("", SLACK_URL)
+    sender = WebhookSender(hook, session=None)  # no request is made
+    for message in (f"cannot POST {SLACK_URL}",
+                    "bad path /services/T0SECRET/B0SECRET/XXXXSECRETXXXX"):
+        text = sender._describe(RuntimeError(message))
+        assert "SECRET" not in text and text.startswith("RuntimeError: ")
+
+
+def test_webhook_metrics_are_registered_once_per_registry():
+    registry = CollectorRegistry()
+    metrics = WebhookMetrics.of(registry)
+    assert WebhookMetrics.of(registry) is metrics
+    metrics.declare("json-0")
+    assert registry.get_sample_value("distillguard_webhook_deliveries_total",
+                                     {"webhook": "json-0", "outcome": "delivered"}) == 0
+    assert WebhookMetrics.of(CollectorRegistry()) is not metrics
