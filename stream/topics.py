@@ -16,12 +16,13 @@ class TopicNames:
     by_account: str   # internal: events whose producer did not key them by account_id
     risk: str
     alerts: str
+    feedback: str     # analyst labels, keyed by account_id like the input
 
     @classmethod
     def of(cls, s: Settings) -> TopicNames:
         return cls(input=s.input_topic, dead_letters=f"{s.input_topic}.dlq",
                    by_account=f"{s.app_id}-events-by-account", risk=s.risk_topic,
-                   alerts=s.alerts_topic)
+                   alerts=s.alerts_topic, feedback=s.feedback_topic)
 
 
 def ensure_topics(broker: str, names: list[str], partitions: int,

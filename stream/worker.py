@@ -36,6 +36,19 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _event_decoder = msgspec.json.Decoder(Event)
 
 
+class FeedbackMessage(msgspec.Struct):
+    """What `POST /v1/alerts/{id}/label` publishes on the feedback topic."""
+
+    account_id: str
+    label: str  # true_positive | false_positive
+    alert_id: str = ""
+    reason_codes: list[str] = []
+    labelled_at: str = ""
+
+
+_feedback_decoder = msgspec.json.Decoder(FeedbackMessage)
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default (murmur2) partitioner, as Java, aiokafka and kafka-python clients use."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
@@ -44,11 +57,13 @@ def partition_for(key: bytes, partitions: int) -> int:
 def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     names = TopicNames.of(settings)
     counts = ensure_topics(settings.broker, [names.input, names.dead_letters, names.by_account,
-                                             names.risk, names.alerts], settings.partitions)
+                                             names.risk, names.alerts, names.feedback],
+                           settings.partitions)
     partitions = counts[names.input]
-    if counts[names.by_account] != partitions:
-        raise RuntimeError(f"{names.by_account} has {counts[names.by_account]} partitions, "
-                           f"{names.input} has {partitions}: they must match")
+    for co_partitioned in (names.by_account, names.feedback):  # they update the same profiles
+        if counts[co_partitioned] != partitions:
+            raise RuntimeError(f"{co_partitioned} has {counts[co_partitioned]} partitions, "
+                               f"{names.input} has {partitions}: they must match")
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.broker}", store="memory://",
         datadir=settings.data_dir, topic_partitions=partitions, topic_replication_factor=1,
@@ -74,9 +89,9 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
                          changelog_topic=changelog)
     profiles.key_serializer, profiles.value_serializer = "json", PROFILE_CODEC
     outputs, dlq = ListSink(), ListSink()
-    pipeline = Pipeline(Engine(profiles, EngineConfig(settings.score_every,
-                                                      settings.score_interval_s)),
-                        metrics, dlq, outputs)
+    engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s))
+    pipeline = Pipeline(engine, metrics, dlq, outputs)
+    feedback_topic = app.topic(names.feedback, partitions=partitions, **raw)
     processed: dict[tuple[str, int], int] = {}
 
     async def publish() -> None:
@@ -115,6 +130,20 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
         async for event in stream.events():
             pipeline.score(_event_decoder.decode(event.value))
             await publish()
+
+    @app.agent(feedback_topic, concurrency=1)
+    async def apply_feedback(stream):
+        """Analyst labels from the API: silence false-positive reasons, reweigh reasons."""
+        async for event in stream.events():
+            try:
+                label = _feedback_decoder.decode(event.value)
+            except msgspec.DecodeError as err:
+                log.warning("ignoring malformed feedback at %s[%d]@%d: %s", event.message.topic,
+                            event.message.partition, event.message.offset, err)
+                metrics.feedback.labels(label="malformed").inc()
+                continue
+            engine.feedback(label.account_id, label.label, label.reason_codes)
+            metrics.feedback.labels(label=label.label).inc()
 
     @app.timer(interval=5.0)
     async def measure_lag():

@@ -26,12 +26,15 @@ class WorkerProcess:
                  **settings: str) -> None:
         tag = uuid.uuid4().hex[:8]
         self.input_topic = f"e2e-{tag}-events"
+        self.feedback_topic = f"e2e-{tag}-feedback"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLGUARD_")}
         self.env.update({
             "DISTILLGUARD_BROKER": broker, "DISTILLGUARD_APP_ID": f"dg-e2e-{tag}",
             "DISTILLGUARD_INPUT_TOPIC": self.input_topic,
             "DISTILLGUARD_RISK_TOPIC": f"e2e-{tag}-risk",
             "DISTILLGUARD_ALERTS_TOPIC": f"e2e-{tag}-alerts",
+            "DISTILLGUARD_FEEDBACK_TOPIC": f"e2e-{tag}-feedback",
+            "DISTILLGUARD_DECISIONS_TOPIC": f"e2e-{tag}-decisions",
             "DISTILLGUARD_PARTITIONS": str(partitions), "DISTILLGUARD_DATABASE_URL": database_url,
             "DISTILLGUARD_DATA_DIR": str(tmp / "faust"), "DISTILLGUARD_LOG_LEVEL": "warning",
             **{f"DISTILLGUARD_{k.upper()}": v for k, v in settings.items()},
