@@ -14,6 +14,7 @@ import math
 from collections import defaultdict, deque
 
 from river import anomaly, compose, preprocessing
+from river import stats as stats_q
 from scipy import stats
 
 from models.event import Event
@@ -83,10 +84,11 @@ class Prada:
 class VolumeHST:
     name = "HalfSpaceTrees (volume)"
 
-    def __init__(self, threshold: float = 0.8, every: int = 25) -> None:
+    def __init__(self, quantile: float = 0.99, every: int = 25) -> None:
         self.model = compose.Pipeline(preprocessing.MinMaxScaler(),
                                       anomaly.HalfSpaceTrees(n_trees=15, height=8, seed=7))
-        self.threshold, self.every = threshold, every
+        self.threshold = stats_q.Quantile(quantile)  # adaptive, like ours
+        self.every = every
         self.state: dict[str, list[float]] = {}
         self.best: dict[str, float] = defaultdict(float)
         self.first: dict[str, tuple[float, int]] = {}
@@ -106,8 +108,10 @@ class VolumeHST:
         if self.learned > 200:
             score = self.model.score_one(x)
             self.best[e.account_id] = max(self.best[e.account_id], score)
-            if score > self.threshold and e.account_id not in self.first:
+            cut = self.threshold.get()
+            if cut is not None and self.learned > 500 and score > cut and e.account_id not in self.first:
                 self.first[e.account_id] = (e.ts, s[0])
+            self.threshold.update(score)
         self.model.learn_one(x)
         self.learned += 1
 

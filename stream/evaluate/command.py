@@ -12,6 +12,8 @@ from stream.evaluate.report import markdown, measure, plot_all
 from stream.evaluate.runner import Label, RunResult, read_labels, run
 from stream.simulate.generator import SimConfig, generate
 
+FEEDBACK_SHARE = 0.5  # "with feedback" row: this share of our alerts gets an analyst's label
+
 
 def _simulated(cfg: SimConfig) -> tuple[list[bytes], dict[str, Label], list[str]]:
     accounts, events = generate(cfg)
@@ -44,7 +46,11 @@ def evaluate(out_dir: Path, cfg: SimConfig, events_file: Path | None = None,
         "text": run(lines, labels, len(lines), track=examples, progress=progress),
         "text-free": run([_strip_text(x) for x in lines], labels, len(lines), progress=progress),
     }
+    with_feedback = run(lines, labels, len(lines), progress=progress, label_share=FEEDBACK_SHARE,
+                        baselines=False)
     rows = [measure(mode, r, det) for mode, r in runs.items() for det in r.detectors]
+    rows.insert(1, measure(f"text, {FEEDBACK_SHARE:.0%} of alerts labelled", with_feedback,
+                           with_feedback.detectors[0]))
     plots = plot_all(out_dir, runs)
     n_attack = sum(lab.attack for lab in labels.values())
     source = f"file {events_file}" if events_file else (

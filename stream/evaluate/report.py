@@ -27,6 +27,8 @@ class Row:
     delay_minutes: list[float | None]
     scenario_recall: dict[str, float]
     persona_fpr: dict[str, float]
+    scenario_delay: dict[str, float | None]
+    flagged_benign_at_end: float
 
 
 def measure(mode: str, run: RunResult, det: DetectorResult) -> Row:
@@ -37,12 +39,14 @@ def measure(mode: str, run: RunResult, det: DetectorResult) -> Row:
     attackers = [a for a in accounts if run.labels[a].attack]
     benign = [a for a in accounts if not run.labels[a].attack]
     delays_req, delays_min = [], []
+    scenario_delays: dict[str, list[float]] = defaultdict(list)
     for a in attackers:
         if a in det.alerts:
             ts, n = det.alerts[a]
             start = run.labels[a].attack_start or ts
             delays_req.append(max(0, n - run.requests_before_attack.get(a, 0)))
             delays_min.append(max(0.0, (ts - start) / 60))
+            scenario_delays[run.labels[a].scenario].append(delays_req[-1])
     by_scenario, by_persona = defaultdict(list), defaultdict(list)
     for a in attackers:
         by_scenario[run.labels[a].scenario].append(a in alerted)
@@ -54,7 +58,10 @@ def measure(mode: str, run: RunResult, det: DetectorResult) -> Row:
                len(alerted & set(benign)) / max(len(benign), 1),
                quantiles(delays_req), quantiles(delays_min),
                {s: float(np.mean(v)) for s, v in sorted(by_scenario.items())},
-               {p: float(np.mean(v)) for p, v in sorted(by_persona.items())})
+               {p: float(np.mean(v)) for p, v in sorted(by_persona.items())},
+               {s: quantiles(scenario_delays.get(s, []), (0.5,))[0] for s in sorted(by_scenario)},
+               sum(det.scores[a] >= det.alert_at for a in benign) / max(len(benign), 1)
+               if det.alert_at is not None else float("nan"))
 
 
 def _f(x, fmt="{:.3f}") -> str:
@@ -65,14 +72,15 @@ def markdown(rows: list[Row], title: str, setup: str, plots: list[str]) -> str:
     out = [f"# {title}", "", setup, "",
            "## Account-level detection", "",
            "| mode | detector | ROC-AUC | PR-AUC | recall@0.1% FPR | recall@0.5% FPR | "
-           "recall@1% FPR | alerted attackers | alerted benign | delay (requests) p50 / p90 | "
-           "delay (minutes) p50 / p90 |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "recall@1% FPR | alerted attackers | alerted benign | benign still flagged at end | "
+           "delay (requests) p50 / p90 | delay (minutes) p50 / p90 |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(
             f"| {r.mode} | {r.detector} | {_f(r.roc_auc)} | {_f(r.pr_auc)} | "
             + " | ".join(_f(r.recall_at[f], "{:.1%}") for f in FPR_LEVELS)
             + f" | {_f(r.alert_recall, '{:.1%}')} | {_f(r.alert_fpr, '{:.1%}')} | "
+            f"{_f(r.flagged_benign_at_end, '{:.1%}')} | "
             f"{_f(r.delay_requests[0], '{:.0f}')} / {_f(r.delay_requests[1], '{:.0f}')} | "
             f"{_f(r.delay_minutes[0], '{:.0f}')} / {_f(r.delay_minutes[1], '{:.0f}')} |")
     scenarios = sorted({s for r in rows for s in r.scenario_recall})
@@ -88,6 +96,12 @@ def markdown(rows: list[Row], title: str, setup: str, plots: list[str]) -> str:
             "|---|---|" + "---|" * len(personas)]
     out += [f"| {r.mode} | {r.detector} | "
             + " | ".join(_f(r.persona_fpr.get(p), "{:.1%}") for p in personas) + " |"
+            for r in rows]
+    out += ["", "## Median detection delay per attack scenario (attacker requests)", "",
+            "| mode | detector | " + " | ".join(scenarios) + " |",
+            "|---|---|" + "---|" * len(scenarios)]
+    out += [f"| {r.mode} | {r.detector} | "
+            + " | ".join(_f(r.scenario_delay.get(s), "{:.0f}") for s in scenarios) + " |"
             for r in rows]
     out += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(out) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class DetectorResult:
     name: str
     scores: dict[str, float]
     alerts: dict[str, tuple[float, int]]  # account -> (event ts, account's request count)
+    alert_at: float | None = None         # score at which this detector alerts, if it has one
 
 
 @dataclass
@@ -49,13 +51,21 @@ def read_labels(path: Path) -> dict[str, Label]:
                 for r in csv.DictReader(fh)}
 
 
+def _labelled(alert_id: str, share: float) -> bool:
+    """Deterministic stand-in for "an analyst got to this alert": a share of all alerts."""
+    return int(hashlib.sha256(alert_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
+
+
 def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = None,
         config: EngineConfig | None = None, track: Iterable[str] = (),
-        progress: bool = True) -> RunResult:
+        progress: bool = True, label_share: float = 0.0, baselines: bool = True) -> RunResult:
+    """Replay `lines`; with `label_share` > 0, that share of our alerts is labelled by an
+    analyst who knows the truth, and the label is fed back to the engine at once."""
     profiles: dict[str, AccountProfile] = {}
     outputs: ListSink = ListSink()
     pipeline = Pipeline(Engine(profiles, config), Metrics(), ListSink(), outputs)
-    baselines = all_baselines()
+    engine = pipeline.engine
+    others = all_baselines() if baselines else []
     ours_alerts: dict[str, tuple[float, int]] = {}
     count: dict[str, int] = defaultdict(int)
     before: dict[str, int] = defaultdict(int)
@@ -75,11 +85,14 @@ def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = No
         label = labels.get(a)
         if label and label.attack_start is not None and event.ts < label.attack_start:
             before[a] += 1
-        if outcome.alert is not None and a not in ours_alerts:
-            ours_alerts[a] = (event.ts, count[a])
+        if outcome.alert is not None:
+            ours_alerts.setdefault(a, (event.ts, count[a]))
+            if label_share and _labelled(outcome.alert.alert_id, label_share) and label:
+                engine.feedback(a, "true_positive" if label.attack else "false_positive",
+                                [r.code for r in outcome.alert.reasons])
         if outcome.risk is not None and a in tracked:
             trajectories[a].append((event.ts, outcome.risk.risk))
-        for b in baselines:
+        for b in others:
             b.update(event)
         outputs.items.clear()
     for outcome in pipeline.engine.flush(list(profiles)):
@@ -89,8 +102,8 @@ def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = No
     meter.finish()
     accounts = list(profiles)
     detectors = [DetectorResult("distillguard", {a: profiles[a].risk for a in accounts},
-                                ours_alerts)]
+                                ours_alerts, alert_at=80.0)]
     detectors += [DetectorResult(b.name, {a: b.score(a) for a in accounts},
                                  {a: b.alerted_at(a) for a in accounts if b.alerted_at(a)})
-                  for b in baselines]
+                  for b in others]
     return RunResult(labels, detectors, dict(before), trajectories, meter.done)
