@@ -121,7 +121,7 @@ def merge_profiles(account_id: str, members: list[AccountProfile]) -> AccountPro
     for p in members:
         for name in counters:
             setattr(merged, name, getattr(merged, name) + getattr(p, name))
-        for name in ("distinct_prompts", "distinct_systems", "distinct_models"):
+        for name in ("distinct_prompts", "distinct_systems"):
             target = getattr(merged, name)
             for i, r in enumerate(getattr(p, name)):
                 if r > target[i]:

@@ -116,7 +116,6 @@ class AccountProfile(msgspec.Struct):
     with_messages: int = 0
     distinct_prompts: bytearray = msgspec.field(default_factory=sketches.hll_new)
     distinct_systems: bytearray = msgspec.field(default_factory=sketches.hll_new)
-    distinct_models: bytearray = msgspec.field(default_factory=sketches.hll_new)
     recent_simhashes: list[int] = msgspec.field(default_factory=list)
     recent_api_keys: list[str] = msgspec.field(default_factory=list)    # last RECENT_SCOPES
     recent_source_ips: list[str] = msgspec.field(default_factory=list)  # distinct values
@@ -192,8 +191,6 @@ class AccountProfile(msgspec.Struct):
         if ip and (not self.recent_source_ips or self.recent_source_ips[0] != ip):
             _remember(self.recent_source_ips, ip)
             _remember(self.network_clients, f"{_prefix(ip)}|{event.user_agent or ''}")
-        if event.model:
-            sketches.hll_add(self.distinct_models, _h64(event.model.encode()))
         if event.params is not None:
             self._update_params(event.params)
         reasoning_before = self.reasoning_asks

@@ -63,17 +63,22 @@ def asks_for_reasoning(text: str) -> bool:
     return _contains_any(instruction_view(text), REASONING_STEMS, REASONING_PHRASES)
 
 
+_PHRASE_BITS = tuple((phrase, 1 << bit) for bit, phrases in
+                     enumerate(REASONING_BY_LANGUAGE.values()) for phrase in phrases)
+
+
 def reasoning_language(low: str) -> int:
     """Bit of the language whose reasoning phrase the prompt uses (0 when it asks for none).
-    `low` is the prompt's `instruction_view`.
-
-    Latin-script languages share "passo a passo" and the like; the first listed language wins,
-    which is enough to count how many languages an account sweeps."""
-    if not any(s in low for s in REASONING_STEMS):
+    `low` is the prompt's `instruction_view`. Latin-script languages share "passo a passo" and
+    the like; the first listed language wins, which is enough to count languages swept."""
+    for stem in REASONING_STEMS:
+        if stem in low:
+            break
+    else:
         return 0
-    for bit, phrases in enumerate(REASONING_BY_LANGUAGE.values()):
-        if any(p in low for p in phrases):
-            return 1 << bit
+    for phrase, bit in _PHRASE_BITS:
+        if phrase in low:
+            return bit
     return 0
 
 

@@ -46,4 +46,7 @@ class Metrics:
                                    "Event time of the newest event processed.", registry=r)
         for severity in ("high", "critical"):
             self.alerts.labels(severity=severity)
+        for sink in ("store", "decode"):  # so increase() sees the very first failure
+            self.sink_failures.labels(sink=sink)
+        self.sink_rows.labels(sink="store")
 

@@ -88,22 +88,37 @@ def parse_webhooks(json_urls: str, slack_urls: str) -> list[Webhook]:
 
 # --- bodies -------------------------------------------------------------------------------------
 
+def delivery_key(alert: Alert) -> str:
+    """The idempotency key of one publication of an alert: an escalation re-publishes the same
+    `alert_id`, and a receiver deduplicating on the bare id would drop it."""
+    return f"{alert.alert_id}:{alert.escalations}"
+
+
 def json_body(alert: Alert) -> dict[str, Any]:
     """The generic body: the alert itself plus what a receiver needs to deduplicate and evolve."""
     return {
         "version": BODY_VERSION,
         "type": "distillguard.alert",
-        "idempotency_key": alert.alert_id,
+        "idempotency_key": delivery_key(alert),
         "alert_id": alert.alert_id,
+        "escalations": alert.escalations,
         "account_id": alert.account_id,
         "severity": alert.severity,
         "risk": alert.risk,
+        "reason_group": alert.reason_group,
         "event_time": to_rfc3339(alert.event_ts),
+        "window": {"start": _rfc3339_or_none(alert.window_start),
+                   "end": _rfc3339_or_none(alert.window_end)},
         "seq": alert.seq,
         "trigger_event_id": alert.trigger_event_id,
+        "example_event_ids": list(alert.example_event_ids),
         "reasons": [{"code": r.code, "text": r.text, "strength": r.strength,
                      "evidence": dict(r.evidence)} for r in alert.reasons],
     }
+
+
+def _rfc3339_or_none(ts: float | None) -> str | None:
+    return None if ts is None else to_rfc3339(ts)
 
 
 SLACK_TOP_REASONS = 3
@@ -119,24 +134,28 @@ def slack_body(alert: Alert) -> dict[str, Any]:
     severity = alert.severity.upper()
     account = _slack_escape(_clip(alert.account_id, 120))
     icon = _SEVERITY_ICON.get(alert.severity, ":warning:")
+    escalated = " (escalated)" if alert.escalations else ""
     reasons = alert.reasons[:SLACK_TOP_REASONS]
     reason_lines = "\n".join(f"• {_slack_escape(_clip(r.text, 300))}" for r in reasons)
     blocks: list[dict[str, Any]] = [
         {"type": "header",
-         "text": {"type": "plain_text", "text": f"Distillation alert: {severity}"}},
+         "text": {"type": "plain_text", "text": f"Distillation alert: {severity}{escalated}"}},
         {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Severity*\n{severity}"},
+            {"type": "mrkdwn", "text": f"*Severity*\n{severity}{escalated}"},
             {"type": "mrkdwn", "text": f"*Risk*\n{alert.risk:.1f} / 100"},
             {"type": "mrkdwn", "text": f"*Account*\n`{account}`"},
             {"type": "mrkdwn", "text": f"*Event time*\n{to_rfc3339(alert.event_ts)}"},
+            {"type": "mrkdwn",
+             "text": f"*Reason group*\n{_slack_escape(_clip(alert.reason_group, 80))}"},
         ]},
     ]
     if reasons:
         blocks.append({"type": "section",
                        "text": {"type": "mrkdwn", "text": f"*Top reasons*\n{reason_lines}"}})
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"alert `{alert.alert_id}` · seq {alert.seq} · distillguard"}]})
-    return {"text": f"{icon} {severity} distillation alert: account {account}, "
+        {"type": "mrkdwn", "text": f"alert `{alert.alert_id}` · escalation {alert.escalations} · "
+                                   f"seq {alert.seq} · distillguard"}]})
+    return {"text": f"{icon} {severity} distillation alert{escalated}: account {account}, "
                     f"risk {alert.risk:.1f}", "blocks": blocks}
 
 
@@ -277,7 +296,7 @@ class WebhookSender:
         """One POST; every failure is turned into a result, never raised."""
         body = self.body(alert) if body is None else body
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                   "Idempotency-Key": alert.alert_id}
+                   "Idempotency-Key": delivery_key(alert)}
         try:
             async with self.session.post(self.webhook.url, data=body, headers=headers,
                                          allow_redirects=False,
@@ -313,7 +332,7 @@ class WebhookSender:
                                                         cause=result.cause).inc()
                     self.metrics.failing.labels(webhook=self.webhook.name).set(1)
                 log.warning("webhook %s (%s): alert %s attempt %d failed (%s); retrying in %.1fs",
-                            self.webhook.name, self.webhook.redacted, alert.alert_id, failures,
+                            self.webhook.name, self.webhook.redacted, delivery_key(alert), failures,
                             result.error, delay)
                 await wait(delay)
         finally:
@@ -322,13 +341,13 @@ class WebhookSender:
 
     def _describe(self, err: BaseException) -> str:
         """Error text with the URL scrubbed out: aiohttp puts URLs into some messages."""
-        text = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        text = f"{type(err).__name__}: {err}"
         url = URL(self.webhook.url)
         for secret in (self.webhook.url, str(url), url.raw_path_qs, url.raw_path,
                        url.raw_query_string):
             if secret and secret not in ("/", ""):
                 text = text.replace(secret, self.webhook.redacted)
-        return text
+        return " ".join(text.split())[:300]  # cut only after scrubbing: no half a secret left
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")

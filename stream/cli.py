@@ -40,6 +40,12 @@ def run(no_sink, **opts) -> None:
     from stream.worker import run_worker
 
     settings = _settings(**opts, sink_enabled=False if no_sink else None)
+    from sinks.webhooks import parse_webhooks
+
+    try:  # a bad webhook URL is a usage error now, not a crash seconds after start-up
+        parse_webhooks(settings.webhook_urls, settings.webhook_slack_urls)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
     run_worker(settings)
 
 
@@ -192,7 +198,8 @@ def api(host, port, database_url, broker, no_kafka) -> None:
 
     s = _settings(api_host=host, api_port=port, database_url=database_url, broker=broker)
     app = create_app(s.database_url, broker=None if no_kafka else s.broker,
-                     feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic)
+                     feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic,
+                     partitions=s.partitions)
     uvicorn.run(app, host=s.api_host, port=s.api_port, log_level=s.log_level,
                 proxy_headers=False, server_header=False)
 

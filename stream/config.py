@@ -29,8 +29,10 @@ class Settings:
     risk_topic: str = "account-risk"
     alerts_topic: str = "alerts"
     partitions: int = 4                         # partitions for topics the worker creates
+    replication_factor: int = 1                 # of topics the worker creates (3 in production)
     database_url: str = "sqlite:///distillguard.sqlite"
     metrics_port: int = 9464                    # Prometheus /metrics of the worker; 0 = off
+    metrics_host: str = "127.0.0.1"             # 0.0.0.0 inside a container
     web_port: int = 6066                        # Faust's own web server
     data_dir: str = "/tmp/distillguard/worker"  # Faust local state
     score_every: int = 25                       # score an account every N events...
@@ -45,6 +47,7 @@ class Settings:
     decisions_enabled: bool = True              # run the decider (risk -> enforcement decisions)
     webhook_urls: str = ""                      # comma-separated; generic JSON body
     webhook_slack_urls: str = ""                # comma-separated; Slack-compatible body
+    webhook_timeout_s: float = 10.0             # per delivery attempt
     api_host: str = "127.0.0.1"
     api_port: int = 8080
 

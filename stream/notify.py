@@ -16,12 +16,25 @@ from functools import partial
 
 import aiohttp
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 
 from models.outcomes import Alert
 from sinks.metrics import Metrics
-from sinks.webhooks import RetryPolicy, Webhook, WebhookMetrics, WebhookSender, parse_webhooks
+from sinks.webhooks import (
+    RetryPolicy,
+    Webhook,
+    WebhookMetrics,
+    WebhookSender,
+    delivery_key,
+    parse_webhooks,
+)
 from stream.config import Settings
 from stream.topics import ensure_topics
 
@@ -103,6 +116,7 @@ class WebhookNotifier:
         self.webhook, self.settings = webhook, settings
         self.dead_letters, self.metrics, self.policy = dead_letters, metrics, policy
         self.group_id = webhook_group_id(settings.app_id, webhook)
+        self.rebalances = _RebalanceCounter()
 
     async def run_forever(self) -> None:
         """An unexpected error restarts only this webhook's consumer; uncommitted alerts are
@@ -123,9 +137,10 @@ class WebhookNotifier:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            self.settings.alerts_topic, bootstrap_servers=self.settings.broker,
-            group_id=self.group_id, client_id=f"{self.settings.app_id}-webhook-{self.webhook.name}",
+            bootstrap_servers=self.settings.broker, group_id=self.group_id,
+            client_id=f"{self.settings.app_id}-webhook-{self.webhook.name}",
             enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer.subscribe([self.settings.alerts_topic], listener=self.rebalances)
         await consumer.start()
         try:
             async with aiohttp.ClientSession() as session:
@@ -151,21 +166,23 @@ class WebhookNotifier:
             self.metrics.deliveries.labels(webhook=name, outcome="undeliverable").inc()
             await self._commit(consumer, tp, msg.offset + 1, reposition=False)
             return
+        assignments_before = self.rebalances.assignments
         delivery = await sender.deliver(alert, wait=partial(_poll_while_waiting, consumer),
                                         wanted=lambda: tp in consumer.assignment())
         if delivery.outcome == "abandoned":
-            log.info("webhook %s: %s was revoked by a rebalance; its next owner sends alert %s", name,
-                     tp, alert.alert_id)
+            log.info("webhook %s: %s was revoked by a rebalance; its next owner sends alert %s",
+                     name, tp, delivery_key(alert))
             return
         if delivery.outcome == "rejected":
             log.error("webhook %s (%s): alert %s rejected (%s); recorded on %s, not retried",
-                      name, self.webhook.redacted, alert.alert_id, delivery.error,
+                      name, self.webhook.redacted, delivery_key(alert), delivery.error,
                       self.dead_letters.topic)
             await self.dead_letters.record(msg, self.webhook, "rejected", delivery.error)
             self.metrics.deliveries.labels(webhook=name, outcome="undeliverable").inc()
         else:
             self.metrics.deliveries.labels(webhook=name, outcome="delivered").inc()
-        await self._commit(consumer, tp, msg.offset + 1, reposition=delivery.attempts > 1)
+        await self._commit(consumer, tp, msg.offset + 1,
+                           reposition=self.rebalances.assignments != assignments_before)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int,
                       reposition: bool) -> None:
@@ -176,9 +193,22 @@ class WebhookNotifier:
                         self.webhook.name, tp, offset, err)
             return
         if reposition and tp in consumer.assignment():
-            # A rebalance during the retries resets the fetch position to the committed offset,
+            # A rebalance during the delivery reset the fetch position to the committed offset,
             # which would re-send the alert just delivered; start after it instead.
             consumer.seek(tp, offset)
+
+
+class _RebalanceCounter(ConsumerRebalanceListener):
+    """Counts assignments, so a delivery can tell whether a rebalance happened meanwhile."""
+
+    def __init__(self) -> None:
+        self.assignments = 0
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.assignments += 1
 
 
 async def _poll_while_waiting(consumer: AIOKafkaConsumer, seconds: float) -> None:

@@ -14,6 +14,9 @@ from sinks.base import Sink
 from sinks.metrics import Metrics
 from stream.intake import DeadLetter, Reason, parse_event
 
+# Where an event came from: topic/partition/offset (a dict), or (file, line) - a tuple, because
+# building a dict per line costs more than validating some events.
+Source = dict | tuple[str, int]
 LATENCY_SAMPLE = 16  # timing every event costs more than a quarter of the cheap ones
 
 
@@ -41,13 +44,14 @@ class Pipeline:
         for reason in Reason:  # every label exists from the start, so rates begin at zero
             metrics.dead_lettered.labels(reason=reason.value)
 
-    def parse(self, raw: bytes, source: dict) -> Event | None:
+    def parse(self, raw: bytes, source: Source) -> Event | None:
         """Validate; invalid events go to the dead letters and None is returned."""
         self.metrics.consumed.inc()
         result = parse_event(raw, now=self.clock())
         if isinstance(result, DeadLetter):
             self.metrics.dead_lettered.labels(reason=result.reason.value).inc()
-            self.dead_letters.add(DeadLetterRecord(raw, result.reason.value, result.error, source))
+            where = source if isinstance(source, dict) else {"file": source[0], "line": source[1]}
+            self.dead_letters.add(DeadLetterRecord(raw, result.reason.value, result.error, where))
             return None
         return result
 
@@ -71,7 +75,7 @@ class Pipeline:
             self.metrics.alerts.labels(severity=outcome.alert.severity).inc()
             self.outputs.add(outcome.alert)
 
-    def handle(self, raw: bytes, source: dict) -> Outcome | None:
+    def handle(self, raw: bytes, source: Source) -> Outcome | None:
         """parse + score; None for a dead letter. Every LATENCY_SAMPLE-th event is timed."""
         self._handled += 1
         if self._handled % LATENCY_SAMPLE:

@@ -45,15 +45,15 @@ def replay_file(path: Path, outputs: BatchingSink, dead_letter_path: Path,
     pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs)
     meter = Progress(f"scoring {path.name}", total=count_lines(path) if progress else None,
                      enabled=progress)
-    source = {"file": str(path), "line": 0}
+    name = str(path)
+    handle, advance = pipeline.handle, meter.advance
     with path.open("rb") as fh:
         for line_no, line in enumerate(fh, start=1):
             raw = line.rstrip(b"\r\n")
-            meter.advance()
-            if not raw.strip():
+            advance()
+            if not raw or raw.isspace():
                 continue  # blank lines are layout, not events
-            source["line"] = line_no
-            pipeline.handle(raw, dict(source))
+            handle(raw, (name, line_no))
     for outcome in pipeline.engine.flush(list(profiles)):
         pipeline.record(outcome)
     outputs.flush()

@@ -36,14 +36,15 @@ def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
         await run_decider(settings, metrics)
 
     async def notify() -> None:
+        from sinks.webhooks import RetryPolicy
         from stream.notify import run_notifier
 
-        await run_notifier(settings, metrics)
+        await run_notifier(settings, metrics, policy=RetryPolicy(timeout_s=settings.webhook_timeout_s))
 
     if settings.sink_enabled:
         services.append(persist)
         if settings.decisions_enabled:
             services.append(decide)
-        if settings.webhook_urls or settings.webhook_slack_urls:
-            services.append(notify)
+    if settings.webhook_urls or settings.webhook_slack_urls:
+        services.append(notify)
     return services

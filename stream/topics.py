@@ -25,7 +25,7 @@ class TopicNames:
                    alerts=s.alerts_topic, feedback=s.feedback_topic)
 
 
-def ensure_topics(broker: str, names: list[str], partitions: int,
+def ensure_topics(broker: str, names: list[str], partitions: int, replication: int = 1,
                   timeout_s: float = 60.0) -> dict[str, int]:
     """Create missing topics with `partitions` partitions; return every topic's partition count."""
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -45,7 +45,7 @@ def ensure_topics(broker: str, names: list[str], partitions: int,
         missing = [n for n in names if n not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
-                admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+                admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
         counts: dict[str, int] = {}
         while len(counts) < len(names):
             for meta in admin.describe_topics(names):

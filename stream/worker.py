@@ -58,7 +58,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     names = TopicNames.of(settings)
     counts = ensure_topics(settings.broker, [names.input, names.dead_letters, names.by_account,
                                              names.risk, names.alerts, names.feedback],
-                           settings.partitions)
+                           settings.partitions, settings.replication_factor)
     partitions = counts[names.input]
     for co_partitioned in (names.by_account, names.feedback):  # they update the same profiles
         if counts[co_partitioned] != partitions:
@@ -66,7 +66,8 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
                                f"{names.input} has {partitions}: they must match")
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.broker}", store="memory://",
-        datadir=settings.data_dir, topic_partitions=partitions, topic_replication_factor=1,
+        datadir=settings.data_dir, topic_partitions=partitions,
+        topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True, consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0, producer_acks=-1, web_port=settings.web_port,
         web_bind="127.0.0.1", web_host="127.0.0.1", processing_guarantee="at_least_once",
@@ -128,8 +129,10 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     @app.agent(by_account, concurrency=1)
     async def score_rekeyed(stream):
         async for event in stream.events():
+            started = time.perf_counter()
             pipeline.score(_event_decoder.decode(event.value))
             await publish()
+            metrics.latency.observe(time.perf_counter() - started)
 
     @app.agent(feedback_topic, concurrency=1)
     async def apply_feedback(stream):
@@ -148,6 +151,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     @app.timer(interval=5.0)
     async def measure_lag():
         """Consumer lag per input partition, and how many profiles this worker holds."""
+        metrics.consumer_lag.clear()  # partitions moved to another worker stop reporting here
         for tp in app.consumer.assignment():
             if tp.topic not in (names.input, names.by_account):
                 continue
@@ -167,9 +171,10 @@ def run_worker(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     metrics = Metrics()
+    app = build_app(settings, metrics)  # topics exist before /metrics says "up"
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-        log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
-    app = build_app(settings, metrics)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host,
+                          registry=metrics.registry)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

@@ -72,6 +72,19 @@ def _decode(raw: bytes) -> Event | DeadLetter:
         return DeadLetter(_classify(err), f"after adapting: {err}")
 
 
+_created_cache: dict[str | int, float] = {}
+
+
+def _created_ts(value: str | int) -> float:
+    """account_created_at repeats on every event of an account: parse each value once."""
+    ts = _created_cache.get(value)
+    if ts is None:
+        if len(_created_cache) > 100_000:
+            _created_cache.clear()
+        ts = _created_cache[value] = to_epoch_seconds(value)
+    return ts
+
+
 def _is_ip(text: str) -> bool:
     """IPv4 or IPv6 address? inet_pton is ~15x faster than the ipaddress module."""
     family = socket.AF_INET6 if ":" in text else socket.AF_INET
@@ -93,7 +106,7 @@ def parse_event(raw: bytes, now: float) -> Event | DeadLetter:
     try:
         event.ts = to_epoch_seconds(event.timestamp)
         event.created_ts = (
-            to_epoch_seconds(event.account_created_at) if event.account_created_at is not None
+            _created_ts(event.account_created_at) if event.account_created_at is not None
             else None
         )
     except TimestampError as err:

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 import stream.notify as notify
 from models.outcomes import Alert, Reason
 from sinks.metrics import Metrics
-from sinks.webhooks import RetryPolicy, json_body
+from sinks.webhooks import RetryPolicy, delivery_key, json_body
 from stream.config import Settings
 from stream.notify import run_notifier, webhook_dlq_topic
 from stream.topics import ensure_topics
@@ -78,8 +78,8 @@ class Receiver:
         app.router.add_post("/{tail:.*}", self._handle)
         self.runner = web.AppRunner(app, shutdown_timeout=HANG_S + 1, access_log=None)
         await self.runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()  # a free port, no race
+        self.port = self.runner.addresses[0][1]
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -191,7 +191,10 @@ def assert_no_secrets(text: str) -> None:
 def test_flaky_receivers_get_every_alert_once_in_order_in_both_formats(kafka_broker, caplog):
     caplog.set_level(logging.INFO)
     alerts = make_alerts(accounts=4, per_account=5)
-    by_id = {a.alert_id: a for a in alerts}
+    # the engine re-publishes an escalated alert under the same id: it must arrive too
+    alerts.append(msgspec.structs.replace(alerts[0], severity="critical", seq=10, escalations=1))
+    by_key = {delivery_key(a): a for a in alerts}
+    assert len(by_key) == len(alerts)
     metrics = Metrics()
 
     async def scenario() -> Receiver:
@@ -216,15 +219,15 @@ def test_flaky_receivers_get_every_alert_once_in_order_in_both_formats(kafka_bro
     rx = asyncio.run(scenario())
     json_ok, slack_ok = rx.ok("/json"), rx.ok("/slack")
     # exactly once as a 2xx each, keyed by the alert id
-    assert Counter(h.headers["Idempotency-Key"] for h in json_ok) == Counter(list(by_id))
-    assert Counter(h.headers["Idempotency-Key"] for h in slack_ok) == Counter(list(by_id))
+    assert Counter(h.headers["Idempotency-Key"] for h in json_ok) == Counter(list(by_key))
+    assert Counter(h.headers["Idempotency-Key"] for h in slack_ok) == Counter(list(by_key))
     for h in json_ok:
-        expected = json.loads(msgspec.json.encode(json_body(by_id[h.body["alert_id"]])))
+        expected = json.loads(msgspec.json.encode(json_body(by_key[h.body["idempotency_key"]])))
         assert h.body == expected and h.body["idempotency_key"] == h.headers["Idempotency-Key"]
         assert h.headers["Content-Type"] == "application/json"
     for h in slack_ok:
         assert set(h.body) == {"text", "blocks"}
-        assert h.headers["Idempotency-Key"] in json.dumps(h.body["blocks"])
+        assert by_key[h.headers["Idempotency-Key"]].alert_id in json.dumps(h.body["blocks"])
     # in order per account, counting every attempt: a retried alert is never overtaken
     assert_ordered(rx.on("/json"), lambda h: h.body["account_id"], lambda h: h.body["seq"])
     assert_ordered(rx.on("/slack"), slack_account, slack_seq)
@@ -349,7 +352,7 @@ def test_rejected_alerts_go_to_the_dead_letter_topic_and_block_no_one(kafka_brok
 
     rx, dead = asyncio.run(scenario())
     assert sorted(h.headers["Idempotency-Key"] for h in rx.ok("/ok")) == sorted(
-        a.alert_id for a in alerts)
+        delivery_key(a) for a in alerts)
     assert len(rx.on("/reject")) == len(alerts), "a 400 must not be retried"
     assert rx.on("/down") and not rx.ok("/down")
     rejected = [r for r in dead if r.headers["dlq.webhook"] == "json-0"

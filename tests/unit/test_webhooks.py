@@ -17,6 +17,7 @@ from sinks.webhooks import (
     WebhookMetrics,
     WebhookSender,
     classify,
+    delivery_key,
     json_body,
     parse_retry_after,
     parse_webhooks,
@@ -40,7 +41,9 @@ REASONS = [
 def alert(**overrides) -> Alert:
     fields = {"alert_id": "a" * 32, "account_id": "acct-42", "severity": "critical",
               "risk": 97.3, "reasons": REASONS, "event_ts": 1793491200.25, "seq": 300,
-              "trigger_event_id": "ev-300"}
+              "trigger_event_id": "ev-300", "reason_group": "logit_extraction",
+              "window_start": 1793480400.0, "window_end": 1793491200.25,
+              "example_event_ids": ["ev-12", "ev-40"], "escalations": 1}
     return Alert(**{**fields, **overrides})
 
 
@@ -52,9 +55,11 @@ def roundtrip(body: dict) -> dict:
 def test_json_body_carries_the_alert_and_its_idempotency_key():
     body = roundtrip(json_body(alert()))
     assert body == {
-        "version": BODY_VERSION, "type": "distillguard.alert", "idempotency_key": "a" * 32,
-        "alert_id": "a" * 32, "account_id": "acct-42", "severity": "critical", "risk": 97.3,
-        "event_time": "2026-11-01T00:00:00.250Z", "seq": 300, "trigger_event_id": "ev-300",
+        "version": BODY_VERSION, "type": "distillguard.alert", "idempotency_key": "a" * 32 + ":1",
+        "alert_id": "a" * 32, "escalations": 1, "account_id": "acct-42", "severity": "critical",
+        "risk": 97.3, "reason_group": "logit_extraction", "event_time": "2026-11-01T00:00:00.250Z",
+        "window": {"start": "2026-10-31T21:00:00.000Z", "end": "2026-11-01T00:00:00.250Z"},
+        "seq": 300, "trigger_event_id": "ev-300", "example_event_ids": ["ev-12", "ev-40"],
         "reasons": [{"code": r.code, "text": r.text, "strength": r.strength,
                      "evidence": r.evidence} for r in REASONS],
     }
@@ -62,12 +67,30 @@ def test_json_body_carries_the_alert_and_its_idempotency_key():
                                                                   tzinfo=UTC)
 
 
+def test_an_escalation_has_its_own_idempotency_key():
+    """The engine re-publishes an escalated alert under the same alert_id."""
+    first, escalated = alert(escalations=0, severity="high"), alert(escalations=1)
+    assert delivery_key(first) != delivery_key(escalated)
+    assert delivery_key(first) == delivery_key(alert(escalations=0, severity="high"))
+    assert json_body(first)["alert_id"] == json_body(escalated)["alert_id"]
+
+
+def test_json_body_of_a_minimal_alert():
+    body = roundtrip(json_body(Alert("b" * 32, "acct-1", "high", 81.0, [], 1793491200.0, 26,
+                                     "ev-26")))
+    assert body["window"] == {"start": None, "end": None}
+    assert body["example_event_ids"] == [] and body["escalations"] == 0
+    assert body["idempotency_key"] == "b" * 32 + ":0" and body["reason_group"] == "behaviour"
+
+
 def test_slack_body_has_text_and_blocks_with_the_top_reasons():
     body = roundtrip(slack_body(alert()))
     assert set(body) == {"text", "blocks"}
     assert "CRITICAL" in body["text"] and "acct-42" in body["text"] and "97.3" in body["text"]
+    assert "escalated" in body["text"]
     rendered = json.dumps(body["blocks"])
-    for needle in ("CRITICAL", "acct-42", "97.3 / 100", "2026-11-01T00:00:00.250Z", "a" * 32):
+    for needle in ("CRITICAL", "acct-42", "97.3 / 100", "2026-11-01T00:00:00.250Z", "a" * 32,
+                   "logit_extraction", "escalation 1"):
         assert needle in rendered
     reasons = next(b for b in body["blocks"] if "Top reasons" in b.get("text", {}).get("text", ""))
     lines = reasons["text"]["text"].splitlines()[1:]
@@ -90,8 +113,9 @@ def test_slack_body_escapes_and_clips_values_from_the_logs():
 
 
 def test_slack_body_without_reasons_is_still_valid():
-    body = slack_body(alert(reasons=[]))
+    body = slack_body(alert(reasons=[], escalations=0))
     assert body["text"] and not any("Top reasons" in json.dumps(b) for b in body["blocks"])
+    assert "escalated" not in json.dumps(body)
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -173,7 +197,9 @@ def test_error_texts_are_scrubbed_of_the_url():
     [hook] = parse_webhooks("", SLACK_URL)
     sender = WebhookSender(hook, session=None)  # no request is made
     for message in (f"cannot POST {SLACK_URL}",
-                    "bad path /services/T0SECRET/B0SECRET/XXXXSECRETXXXX"):
+                    "bad path /services/T0SECRET/B0SECRET/XXXXSECRETXXXX",
+                    "x" * 280 + f" {SLACK_URL}",  # scrubbed before it is cut to length
+                    f"line one\n{SLACK_URL}"):
         text = sender._describe(RuntimeError(message))
         assert "SECRET" not in text and text.startswith("RuntimeError: ")
 
