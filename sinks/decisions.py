@@ -120,11 +120,12 @@ class DecisionStore:
             inserts: dict[str, dict] = {}
             updates: dict[str, Change] = {}
             replayed: list[tuple[str, int]] = []
+            advanced: dict[str, int] = {}
             for update, planned in items:
                 if update.seq <= done.get(update.account_id, -1):
                     replayed.append((update.account_id, update.seq))
                     continue
-                done[update.account_id] = update.seq
+                done[update.account_id] = advanced[update.account_id] = update.seq
                 if update.account_id in allowed:
                     continue
                 for action in planned:
@@ -132,7 +133,7 @@ class DecisionStore:
                                    active.setdefault((action.scope_type, action.scope_value), {}),
                                    inserts, updates)
             changes = self._write(conn, inserts, updates)
-            self._save_progress(conn, {a: done[a] for a in accounts if a in done}, now)
+            self._save_progress(conn, advanced, now)
             if replayed:
                 changes += self._made_by(conn, replayed)
         return changes
@@ -184,9 +185,16 @@ class DecisionStore:
         inserts[row["decision_id"]] = row
 
     def _write(self, conn, inserts: dict[str, dict], updates: dict[str, Change]) -> list[Change]:
+        """New decisions first, then extensions and deletions: a consumer applying them in
+        order never has a gap between a weaker decision leaving and the stronger arriving."""
         seqs = iter(next_seqs(conn, len(inserts) + len(updates)))
         changes: list[Change] = []
-        for change in updates.values():
+        if inserts:
+            rows = [{**row, "change_seq": next(seqs)} for row in inserts.values()]
+            stmt = self._insert(decisions).on_conflict_do_nothing(index_elements=["decision_id"])
+            written = set(conn.execute(stmt.returning(decisions.c.decision_id), rows).scalars())
+            changes += [Change("new", row) for row in rows if row["decision_id"] in written]
+        for change in sorted(updates.values(), key=lambda c: c.op != "new"):
             row = change.row
             row["change_seq"] = next(seqs)
             conn.execute(decisions.update().where(decisions.c.decision_id == row["decision_id"])
@@ -194,11 +202,6 @@ class DecisionStore:
                                                       "deleted_at", "delete_reason",
                                                       "change_seq")}))
             changes.append(change)
-        if inserts:
-            rows = [{**row, "change_seq": next(seqs)} for row in inserts.values()]
-            stmt = self._insert(decisions).on_conflict_do_nothing(index_elements=["decision_id"])
-            written = set(conn.execute(stmt.returning(decisions.c.decision_id), rows).scalars())
-            changes += [Change("new", row) for row in rows if row["decision_id"] in written]
         return changes
 
     def _save_progress(self, conn, progress: dict[str, int], now: datetime) -> None:

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from models.outcomes import RiskUpdate
 from models.policy import DEFAULT_POLICY, PlannedAction, PolicyConfig, plan
-from sinks.decisions import Change, DecisionStore
+from sinks.decisions import Change, DecisionStore, aware
 from sinks.metrics import Metrics
 from stream.config import Settings
 from stream.topics import ensure_topics
@@ -45,7 +45,7 @@ def utcnow() -> datetime:
 
 
 def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if ts is None else aware(ts).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def decision_message(change: Change) -> dict:

@@ -26,12 +26,13 @@ def utcnow() -> datetime:
 
 
 def create_app(database_url: str, *, broker: str | None = None, feedback_topic: str = "feedback",
-               decisions_topic: str = "decisions",
+               decisions_topic: str = "decisions", partitions: int = 4,
                clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    """`broker` None or empty: labels are stored but not sent as feedback (yet)."""
+    """`broker` None or empty: labels are stored but not sent as feedback (yet). `partitions`:
+    for the feedback topic if the API has to create it (as many as the worker's input)."""
     engine = sa.create_engine(database_url, pool_pre_ping=True)
     metrics = ApiMetrics()
-    publisher = Publisher(engine, metrics, broker, feedback_topic, decisions_topic)
+    publisher = Publisher(engine, metrics, broker, feedback_topic, decisions_topic, partitions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -15,6 +15,12 @@ from stream.api.auth import Principal, authenticate
 from stream.api.metrics import ApiMetrics
 from stream.api.publisher import Publisher
 
+# Documented on every protected router so the OpenAPI document lists them.
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "missing, invalid or revoked bearer token"},
+    403: {"description": "the token lacks the scope this endpoint needs"},
+    503: {"description": "database unavailable; retry"},
+}
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer dg_<id>.<secret>`")
 
 

@@ -27,6 +27,7 @@ from sinks.decisions import Change, aware
 from sinks.schema import alert_labels
 from stream.api.metrics import ApiMetrics
 from stream.decider import publish_changes
+from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -42,10 +43,11 @@ def feedback_message(row) -> dict:
 
 class Publisher:
     def __init__(self, engine: sa.Engine, metrics: ApiMetrics, broker: str | None,
-                 feedback_topic: str, decisions_topic: str, timeout_s: float = 5.0) -> None:
+                 feedback_topic: str, decisions_topic: str, partitions: int = 4,
+                 timeout_s: float = 5.0) -> None:
         self.engine, self.metrics, self.broker = engine, metrics, broker or None
         self.feedback_topic, self.decisions_topic = feedback_topic, decisions_topic
-        self.timeout_s = timeout_s
+        self.partitions, self.timeout_s = partitions, timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -92,6 +94,11 @@ class Publisher:
                                         request_timeout_ms=int(self.timeout_s * 1000))
             try:
                 await asyncio.wait_for(producer.start(), self.timeout_s)
+                # The worker reads feedback co-partitioned with its input: a topic that broker
+                # auto-creation made with its default partition count would stop the worker.
+                await asyncio.to_thread(ensure_topics, self.broker,
+                                        [self.feedback_topic, self.decisions_topic],
+                                        self.partitions, timeout_s=self.timeout_s)
             except BaseException:
                 await producer.stop()
                 raise

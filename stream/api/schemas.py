@@ -45,7 +45,7 @@ class AlertOut(BaseModel):
     account_id: str
     severity: str
     risk: float
-    status: AlertStatus
+    status: str = Field(description="open | acknowledged | resolved | false_positive")
     label: str | None
     reason_group: str
     reasons: list[ReasonOut]

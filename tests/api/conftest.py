@@ -3,17 +3,21 @@ rows seeded straight into the tables the worker writes."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 
 from sinks.migrate import upgrade
 from sinks.schema import account_risk, alerts
 from stream.api import create_app
 from stream.api.auth import create_token
+
+with warnings.catch_warnings():  # Starlette now suggests httpx2; the pinned httpx works
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

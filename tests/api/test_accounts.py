@@ -20,6 +20,12 @@ def test_account_risk_fields_and_404(client, engine, tokens):
                       headers=bearer(tokens["billing"])).status_code == 404
 
 
+def test_account_ids_may_contain_slashes(client, engine, tokens):
+    seed_accounts(engine, {"org-1/team-2": 70.0})
+    r = client.get("/v1/accounts/org-1/team-2/risk", headers=bearer(tokens["billing"]))
+    assert r.status_code == 200 and r.json()["account_id"] == "org-1/team-2"
+
+
 @pytest.mark.parametrize("account_id", ["x" * 129, "bad%00id", "tab%09id"])
 def test_bad_account_ids_are_422(client, tokens, account_id):
     r = client.get(f"/v1/accounts/{account_id}/risk", headers=bearer(tokens["billing"]))

@@ -122,3 +122,15 @@ def test_metrics_count_routes_not_accounts(client, seeded, tokens):
     assert 'route="/v1/accounts/{account_id}/risk"' in text
     assert "acct-a" not in text and "some-other-account" not in text
     assert 'distillguard_api_auth_failures_total' in text
+
+
+def test_database_down_is_503_not_500():
+    from fastapi.testclient import TestClient
+
+    from stream.api import create_app
+
+    app = create_app("postgresql+psycopg2://dg:dg@127.0.0.1:1/none")
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 503
+        r = c.get("/v1/accounts", headers=bearer("dg_0123456789abcdef." + "a" * 43))
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5"

@@ -42,9 +42,11 @@ def published(engine) -> list:
                             .order_by(alert_labels.c.label_id)).all()
 
 
-def test_label_is_sent_as_feedback(db, engine, tokens, clock, kafka_broker, topic):
+def test_label_is_sent_as_feedback(db, engine, tokens, clock, kafka_broker):
+    topic = f"feedback-new-{uuid.uuid4().hex[:8]}"  # not there yet: the API creates it
     seed_alert(engine, "al-1", account_id="acct-fb")
-    with TestClient(create_app(db, broker=kafka_broker, feedback_topic=topic, clock=clock)) as c:
+    with TestClient(create_app(db, broker=kafka_broker, feedback_topic=topic, partitions=3,
+                               clock=clock)) as c:
         r = c.post("/v1/alerts/al-1/label", json={"label": "false_positive", "note": "QA"},
                    headers=bearer(tokens["secops"]))
         assert r.status_code == 200
@@ -55,6 +57,8 @@ def test_label_is_sent_as_feedback(db, engine, tokens, clock, kafka_broker, topi
                        "reason_codes": ["logprob_harvesting", "unlike_peers"],
                        "labelled_at": "2026-12-01T12:00:00Z"}
     assert all(p.published_at is not None for p in published(engine))
+    # as many partitions as the worker's input, which reads it co-partitioned
+    assert ensure_topics(kafka_broker, [topic], 1) == {topic: 3}
 
 
 def test_broker_outage_keeps_the_label_and_sends_it_later(db, engine, tokens, clock,

@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from sinks.schema import account_risk
-from stream.api.deps import Ctx, require
+from stream.api.deps import AUTH_RESPONSES, Ctx, require
 from stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
 from stream.api.schemas import ACCOUNT_ID_PATTERN, AccountPage, AccountRisk, ReasonOut
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"],
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=AUTH_RESPONSES,
                    dependencies=[Depends(require("risk:read"))])
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=ACCOUNT_ID_PATTERN)]
 
@@ -29,7 +29,7 @@ def _account(row) -> AccountRisk:
                        first_alert_at=row.first_alert_at, updated_at=row.updated_at)
 
 
-@router.get("/{account_id}/risk", response_model=AccountRisk,
+@router.get("/{account_id:path}/risk", response_model=AccountRisk,
             responses={404: {"description": "no risk recorded for this account"}})
 def account_risk_of(account_id: AccountId, ctx: Ctx) -> AccountRisk:
     """Current risk of one account: score 0-100, band, reasons strongest first."""

@@ -18,7 +18,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Qu
 
 from sinks.schema import alert_labels, alerts
 from stream.api.auth import Principal
-from stream.api.deps import Ctx, require
+from stream.api.deps import AUTH_RESPONSES, Ctx, require
 from stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
 from stream.api.routes.accounts import reasons_out
 from stream.api.schemas import (
@@ -30,7 +30,7 @@ from stream.api.schemas import (
     LabelIn,
 )
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
 Triage = Annotated[Principal, Depends(require("triage"))]
 AlertId = Annotated[str, Path(min_length=1, max_length=64, pattern=ALERT_ID_PATTERN)]
 # action -> {from status: to status}
@@ -40,6 +40,8 @@ TRANSITIONS = {
     "false_positive": {s: "false_positive" for s in ("open", "acknowledged", "resolved")},
     "true_positive": {s: s for s in ("open", "acknowledged", "resolved")},
 }
+VERBS = {"ack": "acknowledge", "resolve": "resolve", "true_positive": "label true_positive",
+         "false_positive": "label false_positive"}
 CONFLICT = {409: {"description": "not allowed from the alert's current status"},
             404: {"description": "unknown alert"}}
 
@@ -94,8 +96,7 @@ def _transition(ctx: Ctx, alert_id: str, action: str, who: Principal,
             raise HTTPException(404, "unknown alert")
         to = TRANSITIONS[action].get(row.status)
         if to is None:
-            raise HTTPException(409, f"cannot {action.replace('_', ' ')} an alert that is "
-                                     f"{row.status}")
+            raise HTTPException(409, f"cannot {VERBS[action]} an alert that is {row.status}")
         values: dict = {"status": to, "updated_at": now}
         if to == "acknowledged":
             values["acknowledged_at"] = now

@@ -17,11 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sinks.decisions import aware, revoke_account
 from sinks.schema import allowlist
 from stream.api.auth import Principal
-from stream.api.deps import Ctx, require
+from stream.api.deps import AUTH_RESPONSES, Ctx, require
 from stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
 from stream.api.schemas import ACCOUNT_ID_PATTERN, AllowlistEntry, AllowlistIn, AllowlistPage
 
-router = APIRouter(prefix="/v1/allowlist", tags=["allowlist"])
+router = APIRouter(prefix="/v1/allowlist", tags=["allowlist"], responses=AUTH_RESPONSES)
 Triage = Annotated[Principal, Depends(require("triage"))]
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=ACCOUNT_ID_PATTERN)]
 MAX_AHEAD = timedelta(days=366)
@@ -57,7 +57,7 @@ def list_allowlist(ctx: Ctx, _: Triage,
                          if more else None)
 
 
-@router.put("/{account_id}", response_model=AllowlistEntry,
+@router.put("/{account_id:path}", response_model=AllowlistEntry,
             responses={422: {"description": "expires_at not in the future or too far ahead"}})
 def put_allowlist(account_id: AccountId, body: AllowlistIn, ctx: Ctx, who: Triage,
                   background: BackgroundTasks) -> AllowlistEntry:
@@ -80,7 +80,8 @@ def put_allowlist(account_id: AccountId, body: AllowlistIn, ctx: Ctx, who: Triag
     return _entry(row, now)
 
 
-@router.delete("/{account_id}", status_code=204, responses={404: {"description": "not listed"}})
+@router.delete("/{account_id:path}", status_code=204,
+               responses={404: {"description": "not listed"}})
 def delete_allowlist(account_id: AccountId, ctx: Ctx, _: Triage) -> Response:
     """Remove an entry: the account is enforced on again from its next risk update."""
     with ctx.engine.begin() as conn:

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Query
 
 from sinks.decisions import aware, poll
 from stream.api.auth import Principal
-from stream.api.deps import Ctx, require
+from stream.api.deps import AUTH_RESPONSES, Ctx, require
 from stream.api.schemas import DecisionOut, DecisionStream
 
-router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=AUTH_RESPONSES)
 SCOPES = ("account", "api_key", "ip")
 
 
@@ -33,7 +33,7 @@ def _decision(row, now) -> DecisionOut:
                        type=row["action"], scenario=row["reason"],
                        duration=go_duration((until - now).total_seconds()), until=until,
                        account_id=row["account_id"], risk=row["risk"],
-                       created_at=row["created_at"])
+                       created_at=aware(row["created_at"]))
 
 
 @router.get("/stream", response_model=DecisionStream)
