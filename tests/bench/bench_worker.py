@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--broker", default="127.0.0.1:9092")
     args = ap.parse_args()
-    accounts, stream = generate(SimConfig(events=args.events, accounts=300, seed=21))
+    _, stream = generate(SimConfig(events=args.events, accounts=300, seed=21))
     events = list(stream)
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-worker-"))
     worker = WorkerProcess(args.broker, f"sqlite:///{tmp}/store.sqlite", tmp)
