@@ -5,9 +5,10 @@
           └────────────> <app>-events-by-account ──score_rekeyed──┘
     account-risk + alerts ──Persister (own consumer group)──> PostgreSQL
 
-Agents run with concurrency=1 (they have side effects), profiles are always reassigned into the
-table (`table[k] = v`, done by the engine), and an account's events are processed on the
-partition its key hashes to, so its profile lives in exactly one changelog partition.
+Agents run with concurrency=1 (they have side effects) and take events in batches; profiles are
+always reassigned (`table[k] = v`), once per batch through `WriteBackProfiles`; and an
+account's events are processed on the partition its key hashes to, which is also where the
+table's partitioner puts its changelog records, so its profile lives in exactly one partition.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from sinks.metrics import Metrics
 from stream.codecs import PROFILE_CODEC
 from stream.config import Settings
 from stream.pipeline import Pipeline
+from stream.profile_table import WriteBackProfiles
 from stream.services import side_services
 from stream.topics import TopicNames, ensure_topics
 
 log = logging.getLogger("distillguard.worker")
 _json = msgspec.json.Encoder()
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+BATCH_EVENTS = 500    # events per agent step; each touched profile is written once per step
+BATCH_WAIT_S = 0.2    # longest wait for a batch to fill
 _event_decoder = msgspec.json.Decoder(Event)
 
 
@@ -87,11 +91,12 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     # Faust derives serializers from key/value types; profiles are not Faust models, so the
     # changelog topic (written by the table AND read back on recovery) names the codec itself.
     changelog = app.topic(f"{settings.app_id}-account-profiles-changelog", partitions=partitions,
-                          key_serializer="json", value_serializer=PROFILE_CODEC,
+                          key_serializer="raw", value_serializer=PROFILE_CODEC,
                           compacting=True, deleting=False, internal=True)
-    profiles = app.Table("account-profiles", default=None, partitions=partitions,
-                         changelog_topic=changelog)
-    profiles.key_serializer, profiles.value_serializer = "json", PROFILE_CODEC
+    table = app.Table("account-profiles", default=None, partitions=partitions,
+                      changelog_topic=changelog, use_partitioner=True)
+    table.key_serializer, table.value_serializer = "raw", PROFILE_CODEC
+    profiles = WriteBackProfiles(table)
     outputs, dlq = ListSink(), ListSink()
     engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s))
     pipeline = Pipeline(engine, metrics, dlq, outputs)
@@ -112,30 +117,34 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
 
     @app.agent(input_topic, concurrency=1)
     async def score_events(stream):
-        async for event in stream.events():
+        async for batch in stream.take_events(BATCH_EVENTS, within=BATCH_WAIT_S):
             started = time.perf_counter()
-            msg = event.message
-            ev = pipeline.parse(event.value or b"",
-                                {"topic": msg.topic, "partition": msg.partition,
-                                 "offset": msg.offset})
-            if ev is not None:
-                key = ev.account_id.encode()
-                if msg.key == key and msg.partition == partition_for(key, partitions):
-                    pipeline.score(ev)
-                else:  # route by account_id ourselves, so its events meet on one partition
-                    await by_account.send(key=key, value=_json.encode(ev),
-                                          partition=partition_for(key, partitions))
+            for event in batch:
+                msg = event.message
+                ev = pipeline.parse(event.value or b"",
+                                    {"topic": msg.topic, "partition": msg.partition,
+                                     "offset": msg.offset})
+                if ev is not None:
+                    key = ev.account_id.encode()
+                    if msg.key == key and msg.partition == partition_for(key, partitions):
+                        pipeline.score(ev)
+                    else:  # route by account_id ourselves, so its events meet on one partition
+                        await by_account.send(key=key, value=_json.encode(ev),
+                                              partition=partition_for(key, partitions))
+                processed[(msg.topic, msg.partition)] = msg.offset
+            profiles.flush()
             await publish()
-            processed[(msg.topic, msg.partition)] = msg.offset
-            metrics.latency.observe(time.perf_counter() - started)
+            metrics.latency.observe((time.perf_counter() - started) / len(batch))
 
     @app.agent(by_account, concurrency=1)
     async def score_rekeyed(stream):
-        async for event in stream.events():
+        async for batch in stream.take_events(BATCH_EVENTS, within=BATCH_WAIT_S):
             started = time.perf_counter()
-            pipeline.score(_event_decoder.decode(event.value))
+            for event in batch:
+                pipeline.score(_event_decoder.decode(event.value))
+            profiles.flush()
             await publish()
-            metrics.latency.observe(time.perf_counter() - started)
+            metrics.latency.observe((time.perf_counter() - started) / len(batch))
 
     @app.agent(feedback_topic, concurrency=1)
     async def apply_feedback(stream):
@@ -149,6 +158,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
                 metrics.feedback.labels(label="malformed").inc()
                 continue
             engine.feedback(label.account_id, label.label, label.reason_codes)
+            profiles.flush()
             metrics.feedback.labels(label=label.label).inc()
 
     @app.timer(interval=5.0)
@@ -162,7 +172,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
             position = done + 1 if done is not None else await app.consumer.position(tp) or 0
             lag = max(0, app.consumer.highwater(tp) - position)
             metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
-        metrics.accounts.set(len(profiles))
+        metrics.accounts.set(len(table))
 
     for service in side_services(settings, metrics):
         app.task(service)
