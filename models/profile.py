@@ -25,6 +25,7 @@ RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
 RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement decisions
 EXAMPLES = 5               # example event ids kept as alert evidence
 RECENT_ALPHA = 1 / 64      # recent-window features: exponential weight of ~64 requests
+BASELINE_EVENTS = 50       # the recent window at this many requests is the account's baseline
 # Indices of AccountProfile.recent (exponentially weighted over the last ~64 requests):
 R_SHAPED, R_REASONING, R_TINY_LOGPROB, R_SINGLE_TURN, R_LOG_OUTPUT, R_LOG_RATIO = range(6)
 SHAPED_MIN_OUTPUT = 600    # "extraction-shaped": a single-turn request whose answer is long...
@@ -125,7 +126,7 @@ class AccountProfile(msgspec.Struct):
     new_model_events: int = 0
     reasoning_languages: int = 0          # bitmask over text_signals.LANGUAGES
     recent: list[float] = msgspec.field(default_factory=lambda: [0.0] * 6)
-    recent_at_baseline: list[float] = msgspec.field(default_factory=list)  # frozen at 200 events
+    recent_at_baseline: list[float] = msgspec.field(default_factory=list)  # at BASELINE_EVENTS
     # per-minute request counts: how close to a ceiling the account keeps its rate
     minute: int = 0
     minute_count: int = 0
@@ -214,7 +215,7 @@ class AccountProfile(msgspec.Struct):
         else:
             for i, v in enumerate(values):
                 recent[i] += RECENT_ALPHA * (v - recent[i])
-        if self.events == 200:  # the account's own baseline, to measure drift against
+        if self.events == BASELINE_EVENTS:  # the account's own baseline, to measure drift against
             self.recent_at_baseline = list(recent)
 
     def _update_minute(self, minute: int) -> None:

@@ -97,13 +97,13 @@ def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | N
 
 
 def behaviour_drift(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """Against the account's own baseline (its first 200 requests)."""
+    """Against the account's own baseline (its recent window at its 50th request)."""
     name, before, now = drift(p)
     strength = ramp(now - before, 0.25, 0.6)
     if strength == 0:
         return None
     return Reason("behaviour_drift",
-                  f"{name} requests rose from {before:.0%} (first 200 requests) to {now:.0%} "
+                  f"{name} requests rose from {before:.0%} (first 50 requests) to {now:.0%} "
                   "(last ~64)", strength, {"before": before, "now": now})
 
 

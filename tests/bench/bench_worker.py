@@ -56,6 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--broker", default="127.0.0.1:9092")
+    ap.add_argument("--database-url", help="store for the sink (default: a temporary SQLite)")
     ap.add_argument("--no-sink", action="store_true",
                     help="score only: no store, no decider (isolates the Faust path)")
     args = ap.parse_args()
@@ -63,7 +64,8 @@ def main() -> None:
     events = list(stream)
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-worker-"))
     extra = {"sink_enabled": "false"} if args.no_sink else {}
-    worker = WorkerProcess(args.broker, f"sqlite:///{tmp}/store.sqlite", tmp, **extra)
+    url = args.database_url or f"sqlite:///{tmp}/store.sqlite"
+    worker = WorkerProcess(args.broker, url, tmp, **extra)
     t0 = time.perf_counter()
     asyncio.run(fill(args.broker, worker.input_topic, events))
     print(f"filled {worker.input_topic} with {len(events)} events in {time.perf_counter() - t0:.1f}s")
