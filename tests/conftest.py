@@ -4,10 +4,10 @@ a missing service fails the run (DG_REQUIRE_SERVICES=1). Elsewhere such tests ar
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-import sqlalchemy as sa
+
+from tests.helpers import scratch_database
 
 
 def _service(var: str, what: str) -> str:
@@ -33,12 +33,5 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str):
     """A fresh, empty database per test on the real server, dropped afterwards."""
-    name = f"dg_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(postgres_admin_url).set(database=name)
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(postgres_admin_url) as url:
+        yield url

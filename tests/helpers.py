@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
+import uuid
+
+import sqlalchemy as sa
 
 _ids = itertools.count()
 BASE_TS = 1793491200_000  # 2026-11-01T00:00:00Z in epoch ms
@@ -44,3 +48,18 @@ def chat_events(account: str, n: int, start_ms: int = BASE_TS, step_ms: int = 60
                          params={"temperature": 0.7, "stream": True},
                          prompt={"sha256": h, "simhash": h[:16], "chars": 400, "messages": 3}))
     return out
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str):
+    """A fresh, empty database on the real PostgreSQL server, dropped afterwards."""
+    name = f"dg_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -85,26 +85,22 @@ def markdown(rows: list[Row], title: str, setup: str, plots: list[str]) -> str:
             f"{_f(r.delay_minutes[0], '{:.0f}')} / {_f(r.delay_minutes[1], '{:.0f}')} |")
     scenarios = sorted({s for r in rows for s in r.scenario_recall})
     personas = sorted({p for r in rows for p in r.persona_fpr})
-    out += ["", "## Recall per attack scenario (share of attacker accounts alerted)", "",
-            "| mode | detector | " + " | ".join(scenarios) + " |",
-            "|---|---|" + "---|" * len(scenarios)]
-    out += [f"| {r.mode} | {r.detector} | "
-            + " | ".join(_f(r.scenario_recall.get(s), "{:.0%}") for s in scenarios) + " |"
-            for r in rows]
-    out += ["", "## False-positive rate per benign persona (share of accounts alerted)", "",
-            "| mode | detector | " + " | ".join(personas) + " |",
-            "|---|---|" + "---|" * len(personas)]
-    out += [f"| {r.mode} | {r.detector} | "
-            + " | ".join(_f(r.persona_fpr.get(p), "{:.1%}") for p in personas) + " |"
-            for r in rows]
-    out += ["", "## Median detection delay per attack scenario (attacker requests)", "",
-            "| mode | detector | " + " | ".join(scenarios) + " |",
-            "|---|---|" + "---|" * len(scenarios)]
-    out += [f"| {r.mode} | {r.detector} | "
-            + " | ".join(_f(r.scenario_delay.get(s), "{:.0f}") for s in scenarios) + " |"
-            for r in rows]
+    out += _breakdown("Recall per attack scenario (share of attacker accounts alerted)", rows,
+                      scenarios, lambda r, k: _f(r.scenario_recall.get(k), "{:.0%}"))
+    out += _breakdown("False-positive rate per benign persona (share of accounts alerted)", rows,
+                      personas, lambda r, k: _f(r.persona_fpr.get(k), "{:.1%}"))
+    out += _breakdown("Median detection delay per attack scenario (attacker requests)", rows,
+                      scenarios, lambda r, k: _f(r.scenario_delay.get(k), "{:.0f}"))
     out += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(out) + "\n"
+
+
+def _breakdown(title: str, rows: list[Row], keys: list[str], cell) -> list[str]:
+    """A Markdown table: one line per (mode, detector), one column per key."""
+    return (["", f"## {title}", "", "| mode | detector | " + " | ".join(keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+            + [f"| {r.mode} | {r.detector} | " + " | ".join(cell(r, k) for k in keys) + " |"
+               for r in rows])
 
 
 def plot_all(out_dir: Path, runs: dict[str, RunResult]) -> list[str]:

@@ -15,7 +15,6 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from sinks.migrate import upgrade
 from sinks.store import RiskStore
 from stream.config import Settings
 from stream.pipeline import Pipeline
-from tests.helpers import chat_events, harvester_events
+from tests.helpers import chat_events, harvester_events, scratch_database
 from tests.integration.worker_proc import WorkerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,19 +208,6 @@ def test_every_dashboard_sql_query_runs_on_the_migrated_schema(postgres_url):
 
 # --------------------------------------------------------- live worker (Kafka + PostgreSQL) --
 
-@contextlib.contextmanager
-def scratch_database(admin_url: str):
-    """Like conftest's postgres_url, but shared by the module's tests (one worker start)."""
-    name = f"dg_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
