@@ -16,7 +16,7 @@ from models.detectors.peer_anomaly import PeerAnomaly
 from models.detectors.rules import RULES, ramp
 from models.event import Event
 from models.features import account_features
-from models.outcomes import Outcome, Reason, RiskUpdate
+from models.outcomes import Alert, Outcome, Reason, RiskUpdate
 from models.profile import AccountProfile
 from models.scoring import fuse, severity_of
 
@@ -41,13 +41,21 @@ class Engine:
         self.clusters = ClusterIndex()
         self.models = ModelReleases()
         self.reason_weights: dict[str, float] = {}  # learned from analyst labels
+        self._reemitted: set[str] = set()  # accounts whose state was re-sent after a duplicate
         self.cluster_scorer = ClusterScorer(lambda prof: fuse(rule_reasons(prof)))
 
     def process(self, event: Event) -> Outcome:
         profile = self.profiles.get(event.account_id) or AccountProfile(event.account_id)
         if profile.seen(event.event_id):
+            outcome = Outcome(duplicate=True)
+            if event.account_id not in self._reemitted and profile.scored_at_events:
+                # The first duplicate of an account in this process: most likely a re-read after
+                # a crash, whose outputs may not have reached the broker although the profile
+                # did. Re-send its current state; every sink upserts, so this is harmless.
+                self._reemitted.add(event.account_id)
+                outcome = self._reemit(profile)
             self.profiles[event.account_id] = profile
-            return Outcome(duplicate=True)
+            return outcome
         profile.update(event, self.models.is_new(event.model, event.ts))
         outcome = Outcome()
         if self._due(profile):
@@ -102,6 +110,21 @@ class Engine:
                             cluster_size=len(cluster.members) if cluster else 0)
         return Outcome(risk=update, alert=alert)
 
+
+    def _reemit(self, p: AccountProfile) -> Outcome:
+        """The account's current risk, plus its open alerts as they stand, marked duplicate."""
+        scored = self._score(p, "")
+        alert = scored.alert
+        if alert is None and scored.risk is not None and p.open_alerts:
+            group, state = max(p.open_alerts.items(), key=lambda kv: kv[1][3])
+            alert = Alert(alert_id=state[0], account_id=p.account_id, severity=state[1],
+                          risk=scored.risk.risk, reasons=scored.risk.reasons, event_ts=state[3],
+                          seq=p.events, trigger_event_id="", reason_group=group,
+                          window_start=p.first_ts, window_end=state[3],
+                          example_event_ids=list(p.flagged_event_ids), escalations=state[4])
+        if len(self._reemitted) > 200_000:
+            self._reemitted.clear()
+        return Outcome(duplicate=True, risk=scored.risk, alert=alert)
 
     def feedback(self, account_id: str, label: str, reason_codes: list[str]) -> None:
         """An analyst labelled an alert. False positives silence those reasons for the account

@@ -40,6 +40,9 @@ class Metrics:
                                  "Rows upserted into the store.", ["sink"], registry=r)
         self.sink_failures = Counter("distillguard_sink_failures",
                                      "Failed store writes (retried).", ["sink"], registry=r)
+        self.offset_gaps = Counter("distillguard_offset_gaps",
+                                   "Input offsets the consumer skipped (events not scored; "
+                                   "see stream/offset_gaps.py).", registry=r)
         self.feedback = Counter("distillguard_feedback_labels",
                                 "Analyst labels applied to profiles.", ["label"], registry=r)
         self.last_event_ts = Gauge("distillguard_last_event_timestamp_seconds",

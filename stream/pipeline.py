@@ -65,14 +65,16 @@ class Pipeline:
         return outcome
 
     def record(self, outcome: Outcome) -> None:
+        """Outputs go to the sinks; a duplicate's re-emitted state is sent, not counted again."""
         if outcome.duplicate:
             self.metrics.duplicates.inc()
-            return
-        if outcome.risk is not None:
+        elif outcome.risk is not None:
             self.metrics.risk.observe(outcome.risk.risk)
+        if outcome.risk is not None:
             self.outputs.add(outcome.risk)
         if outcome.alert is not None:
-            self.metrics.alerts.labels(severity=outcome.alert.severity).inc()
+            if not outcome.duplicate:
+                self.metrics.alerts.labels(severity=outcome.alert.severity).inc()
             self.outputs.add(outcome.alert)
 
     def handle(self, raw: bytes, source: Source) -> Outcome | None:

@@ -6,6 +6,7 @@ that service, never scoring. Signature of each: `async def run(settings, metrics
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from sinks.metrics import Metrics
@@ -24,8 +25,14 @@ def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
         from stream.topics import TopicNames
 
         names = TopicNames.of(settings)
-        upgrade(settings.database_url)
-        store = RiskStore(settings.database_url, settings.sink_batch)
+
+        def prepare() -> RiskStore:
+            upgrade(settings.database_url)
+            return RiskStore(settings.database_url, settings.sink_batch)
+
+        # Off the event loop: migrations block for a second or more on PostgreSQL, and a blocked
+        # loop at start-up made Faust skip messages it had fetched (see stream/offset_gaps.py).
+        store = await asyncio.get_running_loop().run_in_executor(None, prepare)
         await Persister(settings.broker, f"{settings.app_id}-store-sink", names.risk,
                         names.alerts, store, metrics, settings.sink_batch,
                         settings.sink_flush_s).run()

@@ -5,10 +5,11 @@
           └────────────> <app>-events-by-account ──score_rekeyed──┘
     account-risk + alerts ──Persister (own consumer group)──> PostgreSQL
 
-Agents run with concurrency=1 (they have side effects) and take events in batches; profiles are
-always reassigned (`table[k] = v`), once per batch through `WriteBackProfiles`; and an
-account's events are processed on the partition its key hashes to, which is also where the
-table's partitioner puts its changelog records, so its profile lives in exactly one partition.
+Agents run with concurrency=1 (they have side effects) and take events one at a time; profiles
+are always reassigned (`table[k] = v`) on every event (see stream/profile_table.py for why
+not less often); and an account's events are processed on the partition its key hashes to,
+which is also where the table's partitioner puts its changelog records, so its profile lives
+in exactly one partition.
 """
 
 from __future__ import annotations
@@ -27,16 +28,15 @@ from sinks.base import ListSink
 from sinks.metrics import Metrics
 from stream.codecs import PROFILE_CODEC
 from stream.config import Settings
+from stream.offset_gaps import OffsetGapDetector
 from stream.pipeline import Pipeline
-from stream.profile_table import WriteBackProfiles
+from stream.profile_table import ProfileTable
 from stream.services import side_services
 from stream.topics import TopicNames, ensure_topics
 
 log = logging.getLogger("distillguard.worker")
 _json = msgspec.json.Encoder()
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-BATCH_EVENTS = 500    # events per agent step; each touched profile is written once per step
-BATCH_WAIT_S = 0.2    # longest wait for a batch to fill
 _event_decoder = msgspec.json.Decoder(Event)
 
 
@@ -96,15 +96,18 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     table = app.Table("account-profiles", default=None, partitions=partitions,
                       changelog_topic=changelog, use_partitioner=True)
     table.key_serializer, table.value_serializer = "raw", PROFILE_CODEC
-    profiles = WriteBackProfiles(table)
+    profiles = ProfileTable(table)
     outputs, dlq = ListSink(), ListSink()
     engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s))
     pipeline = Pipeline(engine, metrics, dlq, outputs)
     feedback_topic = app.topic(names.feedback, partitions=partitions, **raw)
     processed: dict[tuple[str, int], int] = {}
+    gaps = OffsetGapDetector(app.consumer, metrics)
 
     async def publish() -> None:
-        """Send what the last event produced: dead letters, risk updates, alerts."""
+        """Send what the last event produced: dead letters, risk updates, alerts. If the worker
+        dies before these reach the broker while its profiles already did, the re-read events
+        are duplicates and the engine re-emits the account's state (see Engine.process)."""
         for rec in dlq.items:
             headers = [("dlq.reason", rec.reason.encode()), ("dlq.error", rec.error.encode()[:1024])]
             headers += [(f"dlq.source.{k}", str(v).encode()) for k, v in rec.source.items()]
@@ -117,34 +120,32 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
 
     @app.agent(input_topic, concurrency=1)
     async def score_events(stream):
-        async for batch in stream.take_events(BATCH_EVENTS, within=BATCH_WAIT_S):
+        async for event in stream.events():
             started = time.perf_counter()
-            for event in batch:
-                msg = event.message
-                ev = pipeline.parse(event.value or b"",
-                                    {"topic": msg.topic, "partition": msg.partition,
-                                     "offset": msg.offset})
-                if ev is not None:
-                    key = ev.account_id.encode()
-                    if msg.key == key and msg.partition == partition_for(key, partitions):
-                        pipeline.score(ev)
-                    else:  # route by account_id ourselves, so its events meet on one partition
-                        await by_account.send(key=key, value=_json.encode(ev),
-                                              partition=partition_for(key, partitions))
-                processed[(msg.topic, msg.partition)] = msg.offset
-            profiles.flush()
+            msg = event.message
+            gaps.check(msg)
+            ev = pipeline.parse(event.value or b"",
+                                {"topic": msg.topic, "partition": msg.partition,
+                                 "offset": msg.offset})
+            if ev is not None:
+                key = ev.account_id.encode()
+                if msg.key == key and msg.partition == partition_for(key, partitions):
+                    pipeline.score(ev)
+                else:  # route by account_id ourselves, so its events meet on one partition
+                    await by_account.send(key=key, value=_json.encode(ev),
+                                          partition=partition_for(key, partitions))
             await publish()
-            metrics.latency.observe((time.perf_counter() - started) / len(batch))
+            processed[(msg.topic, msg.partition)] = msg.offset
+            metrics.latency.observe(time.perf_counter() - started)
 
     @app.agent(by_account, concurrency=1)
     async def score_rekeyed(stream):
-        async for batch in stream.take_events(BATCH_EVENTS, within=BATCH_WAIT_S):
+        async for event in stream.events():
             started = time.perf_counter()
-            for event in batch:
-                pipeline.score(_event_decoder.decode(event.value))
-            profiles.flush()
+            gaps.check(event.message)
+            pipeline.score(_event_decoder.decode(event.value))
             await publish()
-            metrics.latency.observe((time.perf_counter() - started) / len(batch))
+            metrics.latency.observe(time.perf_counter() - started)
 
     @app.agent(feedback_topic, concurrency=1)
     async def apply_feedback(stream):
@@ -158,7 +159,6 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
                 metrics.feedback.labels(label="malformed").inc()
                 continue
             engine.feedback(label.account_id, label.label, label.reason_codes)
-            profiles.flush()
             metrics.feedback.labels(label=label.label).inc()
 
     @app.timer(interval=5.0)

@@ -49,8 +49,17 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
         worker.start()
         sender.join()
         expected = {a: len(evs) for a, evs in accounts.items()}
-        rows = wait_sql(postgres_url, "SELECT account_id, seq FROM account_risk",
-                        lambda r: {x.account_id: x.seq for x in r} == expected, timeout_s=120)
+        try:
+            rows = wait_sql(postgres_url, "SELECT account_id, seq FROM account_risk",
+                            lambda r: {x.account_id: x.seq for x in r} == expected, timeout_s=90)
+        except TimeoutError:
+            m = worker.metrics()
+            history = sql(postgres_url, "SELECT account_id, count(*) AS n, max(seq) AS top "
+                                        "FROM risk_history GROUP BY account_id")
+            pytest.fail(f"before kill: {before['distillguard_events_scored_total']} scored; "
+                        f"after restart: { {k: v for k, v in m.items() if 'events' in k} }; "
+                        f"history: {[tuple(h) for h in history]}; "
+                        f"current: {sql(postgres_url, 'SELECT account_id, seq FROM account_risk')}")
         assert {r.account_id: r.seq for r in rows} == expected
         after = worker.metrics()
         # Profiles came back from the changelog: the new process folded in only the events the

@@ -36,7 +36,8 @@ class WorkerProcess:
             "DISTILLGUARD_FEEDBACK_TOPIC": f"e2e-{tag}-feedback",
             "DISTILLGUARD_DECISIONS_TOPIC": f"e2e-{tag}-decisions",
             "DISTILLGUARD_PARTITIONS": str(partitions), "DISTILLGUARD_DATABASE_URL": database_url,
-            "DISTILLGUARD_DATA_DIR": str(tmp / "faust"), "DISTILLGUARD_LOG_LEVEL": "warning",
+            "DISTILLGUARD_DATA_DIR": str(tmp / "faust"),
+            "DISTILLGUARD_LOG_LEVEL": os.environ.get("DG_WORKER_LOG_LEVEL", "warning"),
             **{f"DISTILLGUARD_{k.upper()}": v for k, v in settings.items()},
         })
         self.tmp = tmp

@@ -145,3 +145,19 @@ def test_release_chasing_moves_to_a_new_model():
     reasons = " ".join(profiles["acct-chase"].reasons)
     assert "released in the last 7 days" in reasons
     assert "released" not in " ".join(profiles["acct-old"].reasons)
+
+
+def test_first_duplicate_reemits_current_state_once():
+    """After a crash, re-read events are duplicates; the first one re-sends the account's state
+    (outputs lost in the crash are repaired by upserts), later ones send nothing."""
+    profiles: dict[str, AccountProfile] = {}
+    engine = Engine(profiles)
+    events = harvester_events("acct-re", 200)
+    for e in events:
+        engine.process(as_event(e))
+    first, second = engine.process(as_event(events[-1])), engine.process(as_event(events[-2]))
+    assert first.duplicate and first.risk is not None and first.risk.seq == 200
+    assert first.alert is not None and first.alert.alert_id in {
+        s[0] for s in profiles["acct-re"].open_alerts.values()}
+    assert second.duplicate and second.risk is None and second.alert is None
+    assert profiles["acct-re"].events == 200
