@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from models.engine import Engine
 from models.profile import AccountProfile
+from models.scoring import severity_of
 from sinks.base import ListSink
 from sinks.metrics import Metrics
 from sinks.migrate import upgrade
@@ -47,6 +48,10 @@ def run_demo(database_url: str | None, events: int, seed: int, top: int) -> None
     _summary(database_url, profiles, persona, attackers, meter.done, seconds, top)
 
 
+def _short(text: str, width: int = 90) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _summary(url: str, profiles: dict[str, AccountProfile], persona: dict[str, str],
              attackers: set[str],
              n_events: int, seconds: float, top: int) -> None:
@@ -55,14 +60,20 @@ def _summary(url: str, profiles: dict[str, AccountProfile], persona: dict[str, s
     click.echo(f"Alerted on {len(flagged & attackers)} of {len(attackers)} simulated attackers "
                f"and {len(flagged - attackers)} of {len(profiles) - len(attackers)} benign "
                "accounts.\n")
-    click.echo(f"Riskiest {top} accounts:")
-    click.echo(f"  {'account':<18} {'risk':>5}  {'severity':<8} {'simulated as':<18} reasons")
-    for p in sorted(profiles.values(), key=lambda p: -p.risk)[:top]:
-        sev = "critical" if p.risk >= 95 else "high" if p.risk >= 80 else \
-            "medium" if p.risk >= 50 else "low"
-        reasons = "; ".join(p.reasons[:2]) or "-"
-        click.echo(f"  {p.account_id:<18} {p.risk:5.1f}  {sev:<8} {persona[p.account_id]:<18} "
-                   f"{reasons}")
+    click.echo("Riskiest account of each simulated persona (attacks first):")
+    click.echo(f"  {'simulated as':<20} {'account':<16} {'risk':>5}  {'severity':<8} top reason")
+    best: dict[str, AccountProfile] = {}
+    for p in profiles.values():
+        name = persona[p.account_id]
+        if name not in best or p.risk > best[name].risk:
+            best[name] = p
+    for name, p in sorted(best.items(), key=lambda kv: (kv[1].account_id not in attackers,
+                                                         -kv[1].risk)):
+        sev = severity_of(p.risk)
+        reason = _short(p.reasons[0]) if p.reasons else "-"
+        click.echo(f"  {name:<20} {p.account_id:<16} {p.risk:5.1f}  {sev:<8} {reason}")
+    click.echo(f"\n{sum(1 for p in profiles.values() if p.risk >= 80)} accounts at risk >= 80 "
+               "(high or critical); every account, its reasons and alerts are in the store.")
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         n_alerts = conn.execute(sa.select(sa.func.count()).select_from(alerts)).scalar_one()
@@ -71,4 +82,4 @@ def _summary(url: str, profiles: dict[str, AccountProfile], persona: dict[str, s
     where = url.removeprefix("sqlite:///")
     click.echo(f"\nStore: {where} ({n_rows} accounts in view {BILLING_VIEW}, {n_alerts} alerts).")
     click.echo(f"Try:  sqlite3 {where} 'SELECT * FROM {BILLING_VIEW} ORDER BY risk DESC "
-               "LIMIT 5'")
+               f"LIMIT {top}'")
