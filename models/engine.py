@@ -8,12 +8,12 @@ writes a profile back with `profiles[key] = profile` so a changelog-backed table
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableMapping
-from dataclasses import dataclass
 
 from models.alerting import apply_label, maybe_alert, suppress
 from models.clusters import ClusterIndex, ClusterScorer
 from models.detectors.peer_anomaly import PeerAnomaly
 from models.detectors.rules import RULES, ramp
+from models.engine_config import EngineConfig
 from models.event import Event
 from models.features import account_features
 from models.outcomes import Alert, Outcome, Reason, RiskUpdate
@@ -23,13 +23,6 @@ from models.scoring import fuse, severity_of
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
 CLUSTER_MIN_RISK = 50.0
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    score_every: int = 25          # score an account after this many new events...
-    score_interval_s: float = 3600.0  # ...or this much event time since its last score
-    learn_below_risk: float = 50.0  # peer model learns only from accounts below this risk
 
 
 class Engine:

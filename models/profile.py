@@ -192,15 +192,12 @@ class AccountProfile(msgspec.Struct):
         if ip and (not self.recent_source_ips or self.recent_source_ips[0] != ip):
             _remember(self.recent_source_ips, ip)
             _remember(self.network_clients, f"{_prefix(ip)}|{event.user_agent or ''}")
-        if event.params is not None:
-            self._update_params(event.params)
+        tiny_logprob = self._update_params(event.params) if event.params is not None else False
         reasoning_before = self.reasoning_asks
         if event.prompt is not None:
             self._update_prompt(event.prompt)
         shaped = extraction_shaped(event)
         self.shaped_requests += shaped
-        tiny_logprob = (event.params is not None and (event.params.max_tokens or 99) <= 5
-                        and bool(event.params.logprobs or event.params.top_logprobs))
         reasoning = self.reasoning_asks > reasoning_before
         if shaped or reasoning or tiny_logprob:  # evidence an analyst can look up
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
@@ -227,11 +224,14 @@ class AccountProfile(msgspec.Struct):
             self.minute_max = max(self.minute_max, self.minute_count)
         self.minute, self.minute_count = minute, 1
 
-    def _update_params(self, p) -> None:
+    def _update_params(self, p) -> bool:
+        """Count parameter use; True for a one-token-ish logprob probe (max_tokens 1-5)."""
+        tiny = False
         if p.logprobs or (p.top_logprobs or 0) > 0:
             self.logprobs += 1
             if p.max_tokens is not None and 1 <= p.max_tokens <= 5:
                 self.tiny_max_tokens_logprobs += 1
+                tiny = True
         if p.logit_bias:
             self.logit_bias += 1
         if p.n is not None and p.n > 1:
@@ -240,6 +240,7 @@ class AccountProfile(msgspec.Struct):
             self.temperature_zero += 1
         if p.seed is not None:
             self.seeded += 1
+        return tiny
 
     def _update_prompt(self, prompt) -> None:
         text = prompt.text

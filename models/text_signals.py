@@ -59,9 +59,6 @@ def _contains_any(low: str, stems: tuple[str, ...], phrases: tuple[str, ...]) ->
     return any(s in low for s in stems) and any(p in low for p in phrases)
 
 
-def asks_for_reasoning(text: str) -> bool:
-    return _contains_any(instruction_view(text), REASONING_STEMS, REASONING_PHRASES)
-
 
 _PHRASE_BITS = tuple((phrase, 1 << bit) for bit, phrases in
                      enumerate(REASONING_BY_LANGUAGE.values()) for phrase in phrases)

@@ -60,17 +60,20 @@ def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
     """Replay a JSONL file of contract events through the engine; one CSV row per account."""
     from sinks.base import ListSink
     from sinks.files import write_scores_csv
+    from stream.intake import Reason
     from stream.replay import dead_letter_path_for, replay_file
 
     dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
     result = replay_file(events, ListSink(), dlq, _engine_config(), progress=not quiet)
     write_scores_csv(out, list(result.profiles.values()))
-    m = result.metrics
-    bad = int(sum(s.value for s in m.dead_lettered.collect()[0].samples
-                  if s.name.endswith("_total")))
-    click.echo(f"scored {int(m.scored._value.get())} events of {len(result.profiles)} accounts "
-               f"in {result.seconds:.1f}s ({m.consumed._value.get() / result.seconds:,.0f} events/s); "
-               f"{int(m.duplicates._value.get())} duplicates, {bad} dead letters"
+    value = result.metrics.registry.get_sample_value
+    bad = sum(value("distillguard_events_dead_lettered_total", {"reason": r.value}) or 0
+              for r in Reason)
+    consumed = value("distillguard_events_consumed_total")
+    click.echo(f"scored {value('distillguard_events_scored_total'):.0f} events of "
+               f"{len(result.profiles)} accounts in {result.seconds:.1f}s "
+               f"({consumed / result.seconds:,.0f} events/s); "
+               f"{value('distillguard_events_duplicate_total'):.0f} duplicates, {bad:.0f} dead letters"
                + (f" -> {result.dead_letter_path}" if result.dead_letter_path else "")
                + f"; wrote {out}", err=True)
 

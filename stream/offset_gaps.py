@@ -23,7 +23,7 @@ class OffsetGapDetector:
     def __init__(self, consumer, metrics: Metrics) -> None:
         self.consumer = consumer
         self.metrics = metrics
-        self.expected: dict = {}            # tp -> next offset we expect to see
+        self.expected: dict = {}            # tp -> next offset to process (also feeds the lag gauge)
         self.reported: set = set()          # (tp, offset) holes already reported
 
     def check(self, message) -> None:

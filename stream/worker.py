@@ -101,7 +101,6 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s))
     pipeline = Pipeline(engine, metrics, dlq, outputs)
     feedback_topic = app.topic(names.feedback, partitions=partitions, **raw)
-    processed: dict[tuple[str, int], int] = {}
     gaps = OffsetGapDetector(app.consumer, metrics)
 
     async def publish() -> None:
@@ -135,7 +134,6 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
                     await by_account.send(key=key, value=_json.encode(ev),
                                           partition=partition_for(key, partitions))
             await publish()
-            processed[(msg.topic, msg.partition)] = msg.offset
             metrics.latency.observe(time.perf_counter() - started)
 
     @app.agent(by_account, concurrency=1)
@@ -168,8 +166,9 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
         for tp in app.consumer.assignment():
             if tp.topic not in (names.input, names.by_account):
                 continue
-            done = processed.get((tp.topic, tp.partition))
-            position = done + 1 if done is not None else await app.consumer.position(tp) or 0
+            position = gaps.expected.get(tp)  # next offset the agents will process
+            if position is None:
+                position = await app.consumer.position(tp) or 0
             lag = max(0, app.consumer.highwater(tp) - position)
             metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
         metrics.accounts.set(len(table))
