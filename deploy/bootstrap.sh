@@ -14,7 +14,7 @@ if [ -z "$PY" ]; then
 fi
 [ -n "$PY" ] || { echo "bootstrap: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.installed-$(cat pyproject.toml setup.py | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "bootstrap: installing pinned dependencies into .venv (first run takes a minute)" >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv

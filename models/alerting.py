@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from models.outcomes import Alert, Reason
-from models.profile import AccountProfile
-from models.scoring import ALERT_SEVERITIES, rank
+from distillguard.models.outcomes import Alert, Reason
+from distillguard.models.profile import AccountProfile
+from distillguard.models.scoring import ALERT_SEVERITIES, rank
 
 COOLDOWN_S = 24 * 3600.0     # after a day without escalation a still-risky account re-alerts
 SUPPRESSION_MARGIN = 0.25    # a silenced reason comes back when its strength rises this much

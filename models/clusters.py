@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from models.profile import AccountProfile, Moments
+from distillguard.models.profile import AccountProfile, Moments
 
 PAYMENT, NETWORK = "pay", "net"
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, MutableMapping
 
-from models.alerting import apply_label, maybe_alert, suppress
-from models.clusters import ClusterIndex, ClusterScorer
-from models.detectors.peer_anomaly import PeerAnomaly
-from models.detectors.rules import RULES, ramp
-from models.engine_config import EngineConfig
-from models.event import Event
-from models.features import account_features
-from models.outcomes import Alert, Outcome, Reason, RiskUpdate
-from models.profile import AccountProfile
-from models.scoring import fuse, severity_of
+from distillguard.models.alerting import apply_label, maybe_alert, suppress
+from distillguard.models.clusters import ClusterIndex, ClusterScorer
+from distillguard.models.detectors.peer_anomaly import PeerAnomaly
+from distillguard.models.detectors.rules import RULES, ramp
+from distillguard.models.engine_config import EngineConfig
+from distillguard.models.event import Event
+from distillguard.models.features import account_features
+from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
+from distillguard.models.profile import AccountProfile
+from distillguard.models.scoring import fuse, severity_of
 
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from models import sketches
-from models.profile import (
+from distillguard.models import sketches
+from distillguard.models.profile import (
     R_LOG_OUTPUT,
     R_REASONING,
     R_SHAPED,

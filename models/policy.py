@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.outcomes import RiskUpdate
+from distillguard.models.outcomes import RiskUpdate
 
 HOUR = 3600.0
 ACTIONS = ("monitor", "throttle", "strip_logprobs", "block")

@@ -11,11 +11,10 @@ import hashlib
 import math
 
 import msgspec
-
-from models import sketches
-from models.event import Event
-from models.simhash import simhash64
-from models.text_signals import instruction_view, is_grading_prompt, reasoning_language
+from distillguard.models import sketches
+from distillguard.models.event import Event
+from distillguard.models.simhash import simhash64
+from distillguard.models.text_signals import instruction_view, is_grading_prompt, reasoning_language
 
 DEDUP_SLOTS = 1024         # recent event ids remembered per account (4-byte hashes: 4 KiB)
 SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one

@@ -11,7 +11,7 @@ reaches a high band alone, and the score is bounded. Bands:
 
 from __future__ import annotations
 
-from models.outcomes import Reason
+from distillguard.models.outcomes import Reason
 
 BANDS = (("critical", 95.0), ("high", 80.0), ("medium", 50.0), ("low", 0.0))
 ALERT_SEVERITIES = ("high", "critical")

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from distillguard.models.outcomes import RiskUpdate
+from distillguard.models.policy import STRENGTH, PlannedAction
+from distillguard.sinks.schema import allowlist, bouncer_cursors, decision_progress, decisions
 from sqlalchemy.dialects import postgresql, sqlite
-
-from models.outcomes import RiskUpdate
-from models.policy import STRENGTH, PlannedAction
-from sinks.schema import allowlist, bouncer_cursors, decision_progress, decisions
 
 LOCK_KEY = 0x64670003   # pg_advisory_xact_lock key shared by every writer of decisions
 

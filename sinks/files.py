@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import IO
 
 import msgspec
-
-from models.profile import AccountProfile
-from models.timestamps import to_rfc3339
-from sinks.base import BatchingSink
+from distillguard.models.profile import AccountProfile
+from distillguard.models.timestamps import to_rfc3339
+from distillguard.sinks.base import BatchingSink
 
 _json = msgspec.json.Encoder()
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import distillguard.migrations as migrations
 from alembic import command
 from alembic.config import Config
-
-import migrations
 
 
 def alembic_config(database_url: str) -> Config:

@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 
 import msgspec
 import sqlalchemy as sa
+from distillguard.models.outcomes import Alert, RiskUpdate
+from distillguard.sinks.base import BatchingSink
+from distillguard.sinks.schema import account_risk, alerts, risk_history
 from sqlalchemy.dialects import postgresql, sqlite
-
-from models.outcomes import Alert, RiskUpdate
-from sinks.base import BatchingSink
-from sinks.schema import account_risk, alerts, risk_history
 
 Output = RiskUpdate | Alert
 

@@ -22,11 +22,10 @@ from typing import Any, Literal
 
 import aiohttp
 import msgspec
+from distillguard.models.outcomes import Alert
+from distillguard.models.timestamps import to_rfc3339
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from yarl import URL
-
-from models.outcomes import Alert
-from models.timestamps import to_rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import click
-
-from stream.config import ConfigError, Settings
+from distillguard.stream.config import ConfigError, Settings
 
 
 def _settings(**overrides) -> Settings:
@@ -37,10 +36,10 @@ def main() -> None:
               help="Do not write to the database from this worker.")
 def run(no_sink, **opts) -> None:
     """The Kafka worker: consume events, score accounts, publish risk and alerts, persist them."""
-    from stream.worker import run_worker
+    from distillguard.stream.worker import run_worker
 
     settings = _settings(**opts, sink_enabled=False if no_sink else None)
-    from sinks.webhooks import parse_webhooks
+    from distillguard.sinks.webhooks import parse_webhooks
 
     try:  # a bad webhook URL is a usage error now, not a crash seconds after start-up
         parse_webhooks(settings.webhook_urls, settings.webhook_slack_urls)
@@ -58,10 +57,10 @@ def run(no_sink, **opts) -> None:
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
     """Replay a JSONL file of contract events through the engine; one CSV row per account."""
-    from sinks.base import ListSink
-    from sinks.files import write_scores_csv
-    from stream.intake import Reason
-    from stream.replay import dead_letter_path_for, replay_file
+    from distillguard.sinks.base import ListSink
+    from distillguard.sinks.files import write_scores_csv
+    from distillguard.stream.intake import Reason
+    from distillguard.stream.replay import dead_letter_path_for, replay_file
 
     dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
     result = replay_file(events, ListSink(), dlq, _engine_config(), progress=not quiet)
@@ -79,7 +78,7 @@ def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
 
 
 def _engine_config():
-    from models.engine import EngineConfig
+    from distillguard.models.engine import EngineConfig
 
     s = _settings()
     return EngineConfig(score_every=s.score_every, score_interval_s=s.score_interval_s)
@@ -104,8 +103,8 @@ def _engine_config():
 def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_share, hydra_size,
              hours, rate, seed, text_free) -> None:
     """Synthetic, labelled traffic: benign personas and attacks, to a file or to Kafka."""
-    from stream.simulate.generator import SimConfig, generate
-    from stream.simulate.writers import labels_path_for, send_to_kafka, write_jsonl, write_labels
+    from distillguard.stream.simulate.generator import SimConfig, generate
+    from distillguard.stream.simulate.writers import labels_path_for, send_to_kafka, write_jsonl, write_labels
 
     if bool(out) == bool(to_kafka):
         raise click.UsageError("give exactly one of --out FILE or --kafka")
@@ -132,7 +131,7 @@ def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_shar
 @click.option("--top", type=int, default=10, show_default=True, help="Accounts to list.")
 def demo(database_url, events, seed, top) -> None:
     """The embedded default: simulator -> engine -> SQLite in one process, no Kafka or Postgres."""
-    from stream.demo import run_demo
+    from distillguard.stream.demo import run_demo
 
     run_demo(database_url, events=events, seed=seed, top=top)
 
@@ -152,8 +151,8 @@ def demo(database_url, events, seed, top) -> None:
 @click.option("--seed", type=int, default=101, show_default=True)
 def evaluate(out_dir, events_file, labels_file, events, accounts, hydra_size, hours, seed) -> None:
     """Ours against baselines on labelled traffic (text and text-free): report.md + plots."""
-    from stream.evaluate.command import evaluate as run_eval
-    from stream.simulate.generator import SimConfig
+    from distillguard.stream.evaluate.command import evaluate as run_eval
+    from distillguard.stream.simulate.generator import SimConfig
 
     if bool(events_file) != bool(labels_file):
         raise click.UsageError("--events-file and --labels go together")
@@ -172,7 +171,7 @@ def db() -> None:
 @click.option("--database-url", help="Target database [DISTILLGUARD_DATABASE_URL].")
 def upgrade(database_url) -> None:
     """Apply all migrations to the configured database."""
-    from sinks.migrate import upgrade as do_upgrade
+    from distillguard.sinks.migrate import upgrade as do_upgrade
 
     url = _settings(database_url=database_url).database_url
     do_upgrade(url)
@@ -196,8 +195,7 @@ def _redact(url: str) -> str:
 def api(host, port, database_url, broker, no_kafka) -> None:
     """The risk and triage HTTP API (its own process; reads PostgreSQL)."""
     import uvicorn
-
-    from stream.api import create_app
+    from distillguard.stream.api import create_app
 
     s = _settings(api_host=host, api_port=port, database_url=database_url, broker=broker)
     app = create_app(s.database_url, broker=None if no_kafka else s.broker,
@@ -227,8 +225,7 @@ def _token_engine(database_url):
 def token_create(name, scopes, database_url) -> None:
     """Create a token and print it once: it cannot be shown again."""
     import sqlalchemy as sa
-
-    from stream.api.auth import create_token
+    from distillguard.stream.api.auth import create_token
 
     engine = _token_engine(database_url)
     try:
@@ -248,7 +245,7 @@ def token_create(name, scopes, database_url) -> None:
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
 def token_list(database_url) -> None:
     """Token ids, names, scopes and state (never the tokens)."""
-    from stream.api.auth import list_tokens
+    from distillguard.stream.api.auth import list_tokens
 
     engine = _token_engine(database_url)
     try:
@@ -264,7 +261,7 @@ def token_list(database_url) -> None:
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
 def token_revoke(name_or_id, database_url) -> None:
     """Revoke the active token with this name or id."""
-    from stream.api.auth import revoke_token
+    from distillguard.stream.api.auth import revoke_token
 
     engine = _token_engine(database_url)
     try:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from distillguard.models.profile import AccountProfile, profile_decoder, profile_encoder
 from faust.serializers import codecs
-
-from models.profile import AccountProfile, profile_decoder, profile_encoder
 
 
 class ProfileCodec(codecs.Codec):

@@ -26,13 +26,12 @@ from typing import TypeVar
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-from models.outcomes import RiskUpdate
-from models.policy import DEFAULT_POLICY, PlannedAction, PolicyConfig, plan
-from sinks.decisions import Change, DecisionStore, aware
-from sinks.metrics import Metrics
-from stream.config import Settings
-from stream.topics import ensure_topics
+from distillguard.models.outcomes import RiskUpdate
+from distillguard.models.policy import DEFAULT_POLICY, PlannedAction, PolicyConfig, plan
+from distillguard.sinks.decisions import Change, DecisionStore, aware
+from distillguard.sinks.metrics import Metrics
+from distillguard.stream.config import Settings
+from distillguard.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0

@@ -7,18 +7,17 @@ from pathlib import Path
 import click
 import msgspec
 import sqlalchemy as sa
-
-from models.engine import Engine
-from models.profile import AccountProfile
-from models.scoring import severity_of
-from sinks.base import ListSink
-from sinks.metrics import Metrics
-from sinks.migrate import upgrade
-from sinks.schema import BILLING_VIEW, alerts
-from sinks.store import RiskStore
-from stream.pipeline import Pipeline
-from stream.progress import Progress
-from stream.simulate.generator import SimConfig, generate
+from distillguard.models.engine import Engine
+from distillguard.models.profile import AccountProfile
+from distillguard.models.scoring import severity_of
+from distillguard.sinks.base import ListSink
+from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.migrate import upgrade
+from distillguard.sinks.schema import BILLING_VIEW, alerts
+from distillguard.sinks.store import RiskStore
+from distillguard.stream.pipeline import Pipeline
+from distillguard.stream.progress import Progress
+from distillguard.stream.simulate.generator import SimConfig, generate
 
 DEFAULT_DB = Path("out") / "distillguard-demo.sqlite"
 

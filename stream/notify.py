@@ -24,10 +24,9 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.errors import KafkaError
-
-from models.outcomes import Alert
-from sinks.metrics import Metrics
-from sinks.webhooks import (
+from distillguard.models.outcomes import Alert
+from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.webhooks import (
     RetryPolicy,
     Webhook,
     WebhookMetrics,
@@ -35,8 +34,8 @@ from sinks.webhooks import (
     delivery_key,
     parse_webhooks,
 )
-from stream.config import Settings
-from stream.topics import ensure_topics
+from distillguard.stream.config import Settings
+from distillguard.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 MAX_RESTART_BACKOFF_S = 60.0

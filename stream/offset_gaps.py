@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from sinks.metrics import Metrics
+from distillguard.sinks.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

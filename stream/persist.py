@@ -13,10 +13,9 @@ import logging
 
 import msgspec
 from aiokafka import AIOKafkaConsumer
-
-from models.outcomes import Alert, RiskUpdate
-from sinks.metrics import Metrics
-from sinks.store import RiskStore
+from distillguard.models.outcomes import Alert, RiskUpdate
+from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.store import RiskStore
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0

@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from models.engine import Engine
-from models.event import Event
-from models.outcomes import Alert, Outcome, RiskUpdate
-from sinks.base import Sink
-from sinks.metrics import Metrics
-from stream.intake import DeadLetter, Reason, parse_event
+from distillguard.models.engine import Engine
+from distillguard.models.event import Event
+from distillguard.models.outcomes import Alert, Outcome, RiskUpdate
+from distillguard.sinks.base import Sink
+from distillguard.sinks.metrics import Metrics
+from distillguard.stream.intake import DeadLetter, Reason, parse_event
 
 # Where an event came from: topic/partition/offset (a dict), or (file, line) - a tuple, because
 # building a dict per line costs more than validating some events.

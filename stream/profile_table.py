@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 
-from models.profile import AccountProfile
+from distillguard.models.profile import AccountProfile
 
 
 class ProfileTable(MutableMapping[str, AccountProfile]):

@@ -6,13 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.engine import Engine, EngineConfig
-from models.profile import AccountProfile
-from sinks.base import BatchingSink
-from sinks.files import DeadLetterFile
-from sinks.metrics import Metrics
-from stream.pipeline import Pipeline
-from stream.progress import Progress
+from distillguard.models.engine import Engine, EngineConfig
+from distillguard.models.profile import AccountProfile
+from distillguard.sinks.base import BatchingSink
+from distillguard.sinks.files import DeadLetterFile
+from distillguard.sinks.metrics import Metrics
+from distillguard.stream.pipeline import Pipeline
+from distillguard.stream.progress import Progress
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from sinks.metrics import Metrics
-from stream.config import Settings
+from distillguard.sinks.metrics import Metrics
+from distillguard.stream.config import Settings
 
 Service = Callable[[], Awaitable[None]]
 
@@ -19,10 +19,10 @@ def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
     services: list[Service] = []
 
     async def persist() -> None:
-        from sinks.migrate import upgrade
-        from sinks.store import RiskStore
-        from stream.persist import Persister
-        from stream.topics import TopicNames
+        from distillguard.sinks.migrate import upgrade
+        from distillguard.sinks.store import RiskStore
+        from distillguard.stream.persist import Persister
+        from distillguard.stream.topics import TopicNames
 
         names = TopicNames.of(settings)
 
@@ -38,13 +38,13 @@ def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
                         settings.sink_flush_s).run()
 
     async def decide() -> None:
-        from stream.decider import run_decider
+        from distillguard.stream.decider import run_decider
 
         await run_decider(settings, metrics)
 
     async def notify() -> None:
-        from sinks.webhooks import RetryPolicy
-        from stream.notify import run_notifier
+        from distillguard.sinks.webhooks import RetryPolicy
+        from distillguard.stream.notify import run_notifier
 
         await run_notifier(settings, metrics, policy=RetryPolicy(timeout_s=settings.webhook_timeout_s))
 

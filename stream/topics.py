@@ -6,7 +6,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from stream.config import Settings
+from distillguard.stream.config import Settings
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,18 @@ import time
 import faust
 import msgspec
 from aiokafka.partitioner import murmur2
+from distillguard.models.engine import Engine, EngineConfig
+from distillguard.models.event import Event
+from distillguard.sinks.base import ListSink
+from distillguard.sinks.metrics import Metrics
+from distillguard.stream.codecs import PROFILE_CODEC
+from distillguard.stream.config import Settings
+from distillguard.stream.offset_gaps import OffsetGapDetector
+from distillguard.stream.pipeline import Pipeline
+from distillguard.stream.profile_table import ProfileTable
+from distillguard.stream.services import side_services
+from distillguard.stream.topics import TopicNames, ensure_topics
 from prometheus_client import start_http_server
-
-from models.engine import Engine, EngineConfig
-from models.event import Event
-from sinks.base import ListSink
-from sinks.metrics import Metrics
-from stream.codecs import PROFILE_CODEC
-from stream.config import Settings
-from stream.offset_gaps import OffsetGapDetector
-from stream.pipeline import Pipeline
-from stream.profile_table import ProfileTable
-from stream.services import side_services
-from stream.topics import TopicNames, ensure_topics
 
 log = logging.getLogger("distillguard.worker")
 _json = msgspec.json.Encoder()

@@ -7,9 +7,8 @@ how far they sit above the running 99th percentile of scores.
 
 from __future__ import annotations
 
+from distillguard.models.detectors.rules import ramp
 from river import anomaly, compose, preprocessing, stats
-
-from models.detectors.rules import ramp
 
 PEER_FEATURES = (
     "log_rate_per_min", "log_output_per_request", "output_input_ratio", "hour_entropy",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from models.features import DAY_S, drift
-from models.outcomes import Reason
-from models.profile import AccountProfile
+from distillguard.models.features import DAY_S, drift
+from distillguard.models.outcomes import Reason
+from distillguard.models.profile import AccountProfile
 
 Rule = Callable[[AccountProfile, dict[str, float]], Reason | None]
 

@@ -10,13 +10,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from distillguard.stream.api.deps import ApiContext
+from distillguard.stream.api.metrics import ApiMetrics, MetricsMiddleware
+from distillguard.stream.api.publisher import Publisher
+from distillguard.stream.api.routes import accounts, alerts, allowlist, decisions, meta
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
-from stream.api.deps import ApiContext
-from stream.api.metrics import ApiMetrics, MetricsMiddleware
-from stream.api.publisher import Publisher
-from stream.api.routes import accounts, alerts, allowlist, decisions, meta
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-
-from sinks.schema import api_tokens
+from distillguard.sinks.schema import api_tokens
 
 SCOPES = ("risk:read", "triage", "decisions:read", "admin")
 IMPLIES = {"admin": frozenset(SCOPES), "triage": frozenset({"triage", "risk:read"}),

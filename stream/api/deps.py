@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
+from distillguard.stream.api.auth import Principal, authenticate
+from distillguard.stream.api.metrics import ApiMetrics
+from distillguard.stream.api.publisher import Publisher
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from stream.api.auth import Principal, authenticate
-from stream.api.metrics import ApiMetrics
-from stream.api.publisher import Publisher
 
 # Documented on every protected router so the OpenAPI document lists them.
 AUTH_RESPONSES: dict[int | str, dict] = {

@@ -21,13 +21,12 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from distillguard.sinks.decisions import Change, aware
+from distillguard.sinks.schema import alert_labels
+from distillguard.stream.api.metrics import ApiMetrics
+from distillguard.stream.decider import publish_changes
+from distillguard.stream.topics import ensure_topics
 from starlette.concurrency import run_in_threadpool
-
-from sinks.decisions import Change, aware
-from sinks.schema import alert_labels
-from stream.api.metrics import ApiMetrics
-from stream.decider import publish_changes
-from stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 BATCH = 100

@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 
+from distillguard.models.event import Event
 from river import anomaly, compose, preprocessing
 from river import stats as stats_q
 from scipy import stats
-
-from models.event import Event
 
 
 class RateLimit:

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import msgspec
-
-from stream.evaluate.report import markdown, measure, plot_all
-from stream.evaluate.runner import Label, RunResult, read_labels, run
-from stream.simulate.generator import SimConfig, generate
+from distillguard.stream.evaluate.report import markdown, measure, plot_all
+from distillguard.stream.evaluate.runner import Label, RunResult, read_labels, run
+from distillguard.stream.simulate.generator import SimConfig, generate
 
 FEEDBACK_SHARE = 0.5  # "with feedback" row: this share of our alerts gets an analyst's label
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from stream.evaluate.measures import pr_auc, quantiles, recall_at_fpr, roc_auc, roc_curve
-from stream.evaluate.runner import DetectorResult, RunResult
+from distillguard.stream.evaluate.measures import pr_auc, quantiles, recall_at_fpr, roc_auc, roc_curve
+from distillguard.stream.evaluate.runner import DetectorResult, RunResult
 
 FPR_LEVELS = (0.001, 0.005, 0.01)
 

@@ -9,14 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.engine import Engine, EngineConfig
-from models.profile import AccountProfile
-from models.timestamps import to_epoch_seconds
-from sinks.base import ListSink
-from sinks.metrics import Metrics
-from stream.evaluate.baselines import all_baselines
-from stream.pipeline import Pipeline
-from stream.progress import Progress
+from distillguard.models.engine import Engine, EngineConfig
+from distillguard.models.profile import AccountProfile
+from distillguard.models.timestamps import to_epoch_seconds
+from distillguard.sinks.base import ListSink
+from distillguard.sinks.metrics import Metrics
+from distillguard.stream.evaluate.baselines import all_baselines
+from distillguard.stream.pipeline import Pipeline
+from distillguard.stream.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Bytes in, validated `Event` or `DeadLetter` out."""
 
-from stream.intake.parse import DeadLetter, Reason, parse_event
+from distillguard.stream.intake.parse import DeadLetter, Reason, parse_event
 
 __all__ = ["DeadLetter", "Reason", "parse_event"]

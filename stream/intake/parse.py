@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import msgspec
-
-from models.event import Event
-from models.timestamps import TimestampError, to_epoch_seconds
-from stream.intake.adapters import adapt
+from distillguard.models.event import Event
+from distillguard.models.timestamps import TimestampError, to_epoch_seconds
+from distillguard.stream.intake.adapters import adapt
 
 MAX_EVENT_BYTES = 1024 * 1024
 MAX_FUTURE_SECONDS = 24 * 3600

@@ -8,10 +8,10 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from models.simhash import simhash64
-from models.timestamps import to_rfc3339
-from stream.simulate.personas import DISTILL_TEMPLATES, PERSONAS
-from stream.simulate.vocabulary import LANG_PHRASES, MODELS, SUBJECTS, USER_AGENTS
+from distillguard.models.simhash import simhash64
+from distillguard.models.timestamps import to_rfc3339
+from distillguard.stream.simulate.personas import DISTILL_TEMPLATES, PERSONAS
+from distillguard.stream.simulate.vocabulary import LANG_PHRASES, MODELS, SUBJECTS, USER_AGENTS
 
 DEFAULT_START = 1793491200.0  # 2026-11-01T00:00:00Z: fixed, so a seed gives the same file
 DAY = 86400.0

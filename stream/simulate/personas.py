@@ -13,8 +13,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stream.simulate import timing
-from stream.simulate.vocabulary import (
+from distillguard.stream.simulate import timing
+from distillguard.stream.simulate.vocabulary import (
     CHAT_OPENERS,
     CHAT_TOPICS,
     CODE_TASKS,

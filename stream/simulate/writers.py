@@ -8,9 +8,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import msgspec
-
-from stream.progress import Progress
-from stream.simulate.generator import SimAccount, labels_csv_rows
+from distillguard.stream.progress import Progress
+from distillguard.stream.simulate.generator import SimAccount, labels_csv_rows
 
 _json = msgspec.json.Encoder()
 

@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-
-from sinks.migrate import upgrade
-from sinks.schema import account_risk, alerts
-from stream.api import create_app
-from stream.api.auth import create_token
+from distillguard.sinks.migrate import upgrade
+from distillguard.sinks.schema import account_risk, alerts
+from distillguard.stream.api import create_app
+from distillguard.stream.api.auth import create_token
 
 with warnings.catch_warnings():  # Starlette now suggests httpx2; the pinned httpx works
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from distillguard.sinks.schema import alert_labels
 
-from sinks.schema import alert_labels
 from tests.api.conftest import T0, bearer, seed_alert
 
 pytestmark = pytest.mark.postgres

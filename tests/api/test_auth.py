@@ -5,10 +5,10 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from distillguard.sinks.schema import api_tokens
+from distillguard.stream.api.auth import revoke_token
+from distillguard.stream.cli import main
 
-from sinks.schema import api_tokens
-from stream.api.auth import revoke_token
-from stream.cli import main
 from tests.api.conftest import bearer, seed_accounts, seed_alert
 
 pytestmark = pytest.mark.postgres
@@ -125,9 +125,8 @@ def test_metrics_count_routes_not_accounts(client, seeded, tokens):
 
 
 def test_database_down_is_503_not_500():
+    from distillguard.stream.api import create_app
     from fastapi.testclient import TestClient
-
-    from stream.api import create_app
 
     app = create_app("postgresql+psycopg2://dg:dg@127.0.0.1:1/none")
     with TestClient(app) as c:

@@ -8,14 +8,14 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from distillguard.models.outcomes import Reason, RiskUpdate
+from distillguard.models.policy import plan
+from distillguard.sinks.decisions import DecisionStore
+from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.schema import decisions
+from distillguard.stream.config import Settings
+from distillguard.stream.decider import Decider
 
-from models.outcomes import Reason, RiskUpdate
-from models.policy import plan
-from sinks.decisions import DecisionStore
-from sinks.metrics import Metrics
-from sinks.schema import decisions
-from stream.config import Settings
-from stream.decider import Decider
 from tests.api.conftest import bearer
 
 pytestmark = pytest.mark.postgres
@@ -139,7 +139,7 @@ def test_active_decisions_are_extended_only_near_expiry(client, store, clock, to
 
 
 def test_cursors_are_per_token_and_first_poll_is_startup(client, store, clock, tokens, engine):
-    from stream.api.auth import create_token
+    from distillguard.stream.api.auth import create_token
 
     other = create_token(engine, "bouncer-2", ["decisions:read"])
     apply(store, clock, update("acct-a", 25, "medium", 60.0, codes=()))

@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from distillguard.sinks.schema import alert_labels
+from distillguard.stream.api import create_app
+from distillguard.stream.topics import ensure_topics
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer
 
-from sinks.schema import alert_labels
-from stream.api import create_app
-from stream.topics import ensure_topics
 from tests.api.conftest import bearer, seed_alert
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -1,9 +1,8 @@
 """The pure enforcement policy: bands to actions, scopes, allowlist, configuration."""
 
 import pytest
-
-from models.outcomes import Reason, RiskUpdate
-from models.policy import HOUR, ActionRule, PolicyConfig, plan
+from distillguard.models.outcomes import Reason, RiskUpdate
+from distillguard.models.policy import HOUR, ActionRule, PolicyConfig, plan
 
 
 def update(severity="high", risk=85.0, codes=("logprob_harvesting",), account="acct-a",

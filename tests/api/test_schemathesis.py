@@ -11,17 +11,17 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from distillguard.models.outcomes import Reason, RiskUpdate
+from distillguard.models.policy import plan
+from distillguard.sinks.decisions import DecisionStore
+from distillguard.stream.api import create_app
+from distillguard.stream.api.auth import create_token
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from models.outcomes import Reason, RiskUpdate
-from models.policy import plan
-from sinks.decisions import DecisionStore
-from stream.api import create_app
-from stream.api.auth import create_token
 from tests.api.conftest import T0, Clock, bearer, seed_accounts, seed_alert
 
 pytestmark = pytest.mark.postgres

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from sinks.base import ListSink
-from stream.intake import parse_event
-from stream.replay import replay_file
+from distillguard.sinks.base import ListSink
+from distillguard.stream.intake import parse_event
+from distillguard.stream.replay import replay_file
 
 
 def best_of(repeat: int, fn) -> float:
@@ -37,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-"))
     path = tmp / "events.jsonl"
-    cmd = [sys.executable, "-m", "stream.cli", "simulate", "--out", str(path), "--events",
+    cmd = [sys.executable, "-m", "distillguard.stream.cli", "simulate", "--out", str(path), "--events",
            str(args.events), "--accounts", str(max(60, args.events // 300)), "--seed", "11"]
     subprocess.run(cmd + (["--text-free"] if args.text_free else []), check=True)
     lines = path.read_bytes().splitlines()

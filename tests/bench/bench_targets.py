@@ -11,10 +11,10 @@ import argparse
 import statistics
 import sys
 
-from stream.evaluate.command import _simulated, _strip_text
-from stream.evaluate.report import measure
-from stream.evaluate.runner import run
-from stream.simulate.generator import SimConfig
+from distillguard.stream.evaluate.command import _simulated, _strip_text
+from distillguard.stream.evaluate.report import measure
+from distillguard.stream.evaluate.runner import run
+from distillguard.stream.simulate.generator import SimConfig
 
 TARGETS = {
     "ROC-AUC, text": (0.99, ">="),

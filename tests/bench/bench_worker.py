@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from distillguard.stream.simulate.generator import SimConfig, generate
 
-from stream.simulate.generator import SimConfig, generate
 from tests.integration.worker_proc import WorkerProcess
 
 

@@ -14,15 +14,14 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-from models.outcomes import Reason, RiskUpdate
-from sinks.decisions import DecisionStore
-from sinks.metrics import Metrics
-from sinks.migrate import upgrade
-from sinks.schema import allowlist, decisions
-from stream.config import Settings
-from stream.decider import Decider
-from stream.topics import ensure_topics
+from distillguard.models.outcomes import Reason, RiskUpdate
+from distillguard.sinks.decisions import DecisionStore
+from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.migrate import upgrade
+from distillguard.sinks.schema import allowlist, decisions
+from distillguard.stream.config import Settings
+from distillguard.stream.decider import Decider
+from distillguard.stream.topics import ensure_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from distillguard.models.engine import Engine, EngineConfig
+from distillguard.sinks.base import ListSink
+from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.migrate import upgrade
+from distillguard.sinks.store import RiskStore
+from distillguard.stream.config import Settings
+from distillguard.stream.pipeline import Pipeline
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from models.engine import Engine, EngineConfig
-from sinks.base import ListSink
-from sinks.metrics import Metrics
-from sinks.migrate import upgrade
-from sinks.store import RiskStore
-from stream.config import Settings
-from stream.pipeline import Pipeline
 from tests.helpers import chat_events, harvester_events, scratch_database
 from tests.integration.worker_proc import WorkerProcess, free_port
 

@@ -2,11 +2,11 @@
 
 import pytest
 import sqlalchemy as sa
+from distillguard.models.engine import Engine
+from distillguard.models.profile import AccountProfile
+from distillguard.sinks.migrate import downgrade, upgrade
+from distillguard.sinks.store import RiskStore
 
-from models.engine import Engine
-from models.profile import AccountProfile
-from sinks.migrate import downgrade, upgrade
-from sinks.store import RiskStore
 from tests.helpers import chat_events, harvester_events
 from tests.unit.test_engine import as_event
 

@@ -20,18 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import distillguard.stream.notify as notify
 import msgspec
 import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from distillguard.models.outcomes import Alert, Reason
+from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.webhooks import RetryPolicy, delivery_key, json_body
+from distillguard.stream.config import Settings
+from distillguard.stream.notify import run_notifier, webhook_dlq_topic
+from distillguard.stream.topics import ensure_topics
 
-import stream.notify as notify
-from models.outcomes import Alert, Reason
-from sinks.metrics import Metrics
-from sinks.webhooks import RetryPolicy, delivery_key, json_body
-from stream.config import Settings
-from stream.notify import run_notifier, webhook_dlq_topic
-from stream.topics import ensure_topics
 from tests.helpers import BASE_TS, chat_events, harvester_events
 from tests.integration.test_kafka_e2e import producer as kafka_producer
 from tests.integration.worker_proc import WorkerProcess, free_port

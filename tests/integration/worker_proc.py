@@ -50,7 +50,7 @@ class WorkerProcess:
         self.env["DISTILLGUARD_WEB_PORT"] = str(free_port())
         self.starts += 1
         self.log = (self.tmp / f"worker-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "stream.cli", "run"], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "distillguard.stream.cli", "run"], env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -5,8 +5,8 @@ import json
 import sqlite3
 
 from click.testing import CliRunner
+from distillguard.stream.cli import main
 
-from stream.cli import main
 from tests.helpers import chat_events, harvester_events, raw
 
 BAD_LINES = [b'{"event_id": "x"}', b"[1, 2]", b"{not json",

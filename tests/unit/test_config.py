@@ -1,6 +1,5 @@
 import pytest
-
-from stream.config import ConfigError, Settings
+from distillguard.stream.config import ConfigError, Settings
 
 
 def test_env_then_overrides():

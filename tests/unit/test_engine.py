@@ -1,13 +1,13 @@
 """The engine: de-duplication, bounded state, alerts for attacks, quiet for ordinary use."""
 
 import msgspec
+from distillguard.models.alerting import alert_id
+from distillguard.models.detectors.rules import RULES
+from distillguard.models.engine import Engine, EngineConfig
+from distillguard.models.event import Event
+from distillguard.models.profile import AccountProfile, profile_decoder, profile_encoder
+from distillguard.models.timestamps import to_epoch_seconds
 
-from models.alerting import alert_id
-from models.detectors.rules import RULES
-from models.engine import Engine, EngineConfig
-from models.event import Event
-from models.profile import AccountProfile, profile_decoder, profile_encoder
-from models.timestamps import to_epoch_seconds
 from tests.helpers import BASE_TS, chat_events, event, harvester_events
 
 

@@ -3,8 +3,7 @@
 import json
 
 from click.testing import CliRunner
-
-from stream.cli import main
+from distillguard.stream.cli import main
 
 
 def test_eval_report_structure_and_ours_beats_baselines(tmp_path):

@@ -4,8 +4,8 @@ import json
 import time
 
 import pytest
+from distillguard.stream.intake import DeadLetter, Reason, parse_event
 
-from stream.intake import DeadLetter, Reason, parse_event
 from tests.helpers import event, raw
 
 NOW = time.time()

@@ -1,8 +1,8 @@
 """The engine-facing view of the Faust table: str account ids in, bytes keys in the table,
 every write goes through (Faust needs the reassignment to publish the changelog record)."""
 
-from models.profile import AccountProfile
-from stream.profile_table import ProfileTable
+from distillguard.models.profile import AccountProfile
+from distillguard.stream.profile_table import ProfileTable
 
 
 class CountingTable(dict):

@@ -8,10 +8,8 @@ from email.utils import format_datetime
 
 import msgspec
 import pytest
-from prometheus_client import CollectorRegistry
-
-from models.outcomes import Alert, Reason
-from sinks.webhooks import (
+from distillguard.models.outcomes import Alert, Reason
+from distillguard.sinks.webhooks import (
     BODY_VERSION,
     RetryPolicy,
     WebhookMetrics,
@@ -24,7 +22,8 @@ from sinks.webhooks import (
     redact_url,
     slack_body,
 )
-from stream.notify import webhook_dlq_topic, webhook_group_id
+from distillguard.stream.notify import webhook_dlq_topic, webhook_group_id
+from prometheus_client import CollectorRegistry
 
 SLACK_URL = "https://hooks.slack.com/services/T0SECRET/B0SECRET/XXXXSECRETXXXX"
 REASONS = [

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
+from distillguard.sinks.schema import account_risk
+from distillguard.stream.api.deps import AUTH_RESPONSES, Ctx, require
+from distillguard.stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
+from distillguard.stream.api.schemas import ACCOUNT_ID_PATTERN, AccountPage, AccountRisk, ReasonOut
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-
-from sinks.schema import account_risk
-from stream.api.deps import AUTH_RESPONSES, Ctx, require
-from stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
-from stream.api.schemas import ACCOUNT_ID_PATTERN, AccountPage, AccountRisk, ReasonOut
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=AUTH_RESPONSES,
                    dependencies=[Depends(require("risk:read"))])

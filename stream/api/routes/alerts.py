@@ -14,14 +14,12 @@ from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query
-
-from sinks.schema import alert_labels, alerts
-from stream.api.auth import Principal
-from stream.api.deps import AUTH_RESPONSES, Ctx, require
-from stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
-from stream.api.routes.accounts import reasons_out
-from stream.api.schemas import (
+from distillguard.sinks.schema import alert_labels, alerts
+from distillguard.stream.api.auth import Principal
+from distillguard.stream.api.deps import AUTH_RESPONSES, Ctx, require
+from distillguard.stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
+from distillguard.stream.api.routes.accounts import reasons_out
+from distillguard.stream.api.schemas import (
     ACCOUNT_ID_PATTERN,
     ALERT_ID_PATTERN,
     AlertOut,
@@ -29,6 +27,7 @@ from stream.api.schemas import (
     AlertStatus,
     LabelIn,
 )
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
 Triage = Annotated[Principal, Depends(require("triage"))]

@@ -11,15 +11,14 @@ from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
+from distillguard.sinks.decisions import aware, revoke_account
+from distillguard.sinks.schema import allowlist
+from distillguard.stream.api.auth import Principal
+from distillguard.stream.api.deps import AUTH_RESPONSES, Ctx, require
+from distillguard.stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
+from distillguard.stream.api.schemas import ACCOUNT_ID_PATTERN, AllowlistEntry, AllowlistIn, AllowlistPage
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query, Response
 from sqlalchemy.dialects import postgresql, sqlite
-
-from sinks.decisions import aware, revoke_account
-from sinks.schema import allowlist
-from stream.api.auth import Principal
-from stream.api.deps import AUTH_RESPONSES, Ctx, require
-from stream.api.pagination import MAX_CURSOR, decode_cursor, encode_cursor
-from stream.api.schemas import ACCOUNT_ID_PATTERN, AllowlistEntry, AllowlistIn, AllowlistPage
 
 router = APIRouter(prefix="/v1/allowlist", tags=["allowlist"], responses=AUTH_RESPONSES)
 Triage = Annotated[Principal, Depends(require("triage"))]

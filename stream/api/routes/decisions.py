@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from distillguard.sinks.decisions import aware, poll
+from distillguard.stream.api.auth import Principal
+from distillguard.stream.api.deps import AUTH_RESPONSES, Ctx, require
+from distillguard.stream.api.schemas import DecisionOut, DecisionStream
 from fastapi import APIRouter, Depends, Query
-
-from sinks.decisions import aware, poll
-from stream.api.auth import Principal
-from stream.api.deps import AUTH_RESPONSES, Ctx, require
-from stream.api.schemas import DecisionOut, DecisionStream
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=AUTH_RESPONSES)
 SCOPES = ("account", "api_key", "ip")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from distillguard.stream.api.deps import Ctx
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from stream.api.deps import Ctx
 
 router = APIRouter(tags=["operations"])
 
