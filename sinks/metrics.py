@@ -47,6 +47,12 @@ class Metrics:
                                 "Analyst labels applied to profiles.", ["label"], registry=r)
         self.last_event_ts = Gauge("distillguard_last_event_timestamp_seconds",
                                    "Event time of the newest event processed.", registry=r)
+        # -- enforcement policy and feedback (issue 10, items 5-6) ----------------------------
+        self.decision_changes = Counter(
+            "distillguard_decision_changes",
+            "Decision changes the decider wrote (op new|deleted); mode shadow = recorded only, "
+            "never sent to bouncers.", ["op", "action", "mode"], registry=r)
+        # -- end of issue 10 items 5-6 block ---------------------------------------------------
         for severity in ("high", "critical"):
             self.alerts.labels(severity=severity)
         for sink in ("store", "decode"):  # so increase() sees the very first failure

@@ -79,6 +79,7 @@ api_tokens = sa.Table(
     sa.Column("scopes", JSON, nullable=False),
     sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
     sa.Column("revoked_at", TS),
+    sa.Column("expires_at", TS),                                # 0005; NULL = never
 )
 
 allowlist = sa.Table(
@@ -106,6 +107,7 @@ decisions = sa.Table(
     sa.Column("deleted_at", TS),
     sa.Column("delete_reason", sa.String(32)),
     sa.Column("change_seq", sa.BigInteger, nullable=False),
+    sa.Column("shadow", sa.Boolean, nullable=False, server_default=sa.false()),  # 0005
 )
 
 decision_progress = sa.Table(
