@@ -88,7 +88,7 @@ class RiskStore(BatchingSink[Output]):
     def _reopen(excluded) -> dict:
         """Status and its timestamps when a newer escalation arrives (not on a re-delivery of
         the same one, which has the same `escalations`)."""
-        escalated = sa.and_(alerts.c.status.in_(REOPENED_FROM),
+        escalated = sa.and_(sa.or_(*(alerts.c.status == s for s in REOPENED_FROM)),
                             excluded.escalations > alerts.c.escalations)
         return {"status": sa.case((escalated, "open"), else_=alerts.c.status),
                 "acknowledged_at": sa.case((escalated, sa.null()), else_=alerts.c.acknowledged_at),
