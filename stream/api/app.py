@@ -48,7 +48,7 @@ def create_app(database_url: str, *, broker: str | None = None, feedback_topic: 
     app = FastAPI(title="distillguard risk and triage API", version="1",
                   description="Account risk for billing, alert triage for SecOps, "
                               "enforcement decisions for bouncers. Bearer tokens with scopes.",
-                  lifespan=lifespan, max_body_size=max_body_bytes)
+                  lifespan=lifespan)
     app.state.ctx = ApiContext(engine, clock, metrics, publisher, allowlist_max_days)
     for module in (accounts, alerts, allowlist, decisions, meta):
         app.include_router(module.router)
