@@ -107,3 +107,22 @@ def test_the_api_works_on_the_role(db, engine, api_url, tokens, clock):
         assert len(body["deleted"]) == 2
         assert c.delete("/v1/allowlist/acct-a", headers=bearer(tokens["exceptions"])
                         ).status_code == 204
+
+
+def test_migration_0005_downgrades_and_upgrades_again(db, engine, tmp_path):
+    from distillguard.sinks.migrate import downgrade, upgrade
+
+    for url in (db, f"sqlite:///{tmp_path / 'm.sqlite'}"):
+        upgrade(url)
+        downgrade(url, "0003")
+        e = sa.create_engine(url)
+        try:
+            assert "shadow" not in {c["name"] for c in sa.inspect(e).get_columns("decisions")}
+        finally:
+            e.dispose()
+        upgrade(url)  # the role exists already on PostgreSQL: created once, granted again
+    with engine.connect() as conn:
+        granted = conn.execute(sa.text(
+            "SELECT privilege_type FROM information_schema.role_table_grants "
+            "WHERE grantee = 'distillguard_api' AND table_name = 'account_risk'")).scalars().all()
+    assert granted == ["SELECT"]
