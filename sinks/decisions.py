@@ -153,7 +153,8 @@ class DecisionStore:
         """Turn one planned step into the row change to write (no deciding here)."""
         action = step.action
         if step.op == "supersede":
-            if inserts.pop(step.decision_id, None) is None:  # added earlier in this batch: drop
+            # one added earlier in this batch is simply not written; one in the table is deleted
+            if inserts.pop(step.decision_id, None) is None:
                 row = rows[step.decision_id]
                 row.update(deleted_at=now, delete_reason="superseded")
                 updates[step.decision_id] = Change("deleted", row)
