@@ -1,7 +1,9 @@
 """Long-running side services the worker starts next to its Faust agents.
 
 Each runs on its own Kafka consumer group, so a slow database or a failing webhook delays only
-that service, never scoring. Signature of each: `async def run(settings, metrics) -> None`.
+that service, never scoring. Each is supervised (sinks/retry.py `supervise`): one that fails, at
+start-up (database or broker not there yet) or later, is restarted with backoff and counted in
+`distillguard_service_restarts_total{service}`, instead of staying dead while scoring goes on.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.retry import supervise
 from distillguard.stream.config import Settings
 
 Service = Callable[[], Awaitable[None]]
@@ -40,7 +43,11 @@ def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
     async def decide() -> None:
         from distillguard.stream.decider import run_decider
 
-        await run_decider(settings, metrics)
+        try:
+            await run_decider(settings, metrics)
+        except Exception:
+            metrics.sink_failures.labels(sink="decisions").inc()  # as documented in secops.md
+            raise
 
     async def notify() -> None:
         from distillguard.sinks.webhooks import RetryPolicy
@@ -49,9 +56,20 @@ def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
         await run_notifier(settings, metrics, policy=RetryPolicy(timeout_s=settings.webhook_timeout_s))
 
     if settings.sink_enabled:
-        services.append(persist)
+        services.append(supervised("persist", persist, metrics))
         if settings.decisions_enabled:
-            services.append(decide)
+            services.append(supervised("decide", decide, metrics))
     if settings.webhook_urls or settings.webhook_slack_urls:
-        services.append(notify)
+        services.append(supervised("notify", notify, metrics))
     return services
+
+
+def supervised(name: str, run: Service, metrics: Metrics) -> Service:
+    """`run`, restarted whenever it fails; the restarts are counted."""
+    restarts = metrics.service_restarts.labels(service=name)
+
+    async def service() -> None:
+        await supervise(name, run, on_failure=lambda err, failures: restarts.inc())
+
+    service.__name__ = service.__qualname__ = name
+    return service
