@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-
 from distillguard.sinks.migrate import upgrade
 from distillguard.sinks.schema import metadata
 
