@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from distillguard.sinks.metrics import Metrics
-from distillguard.sinks.retry import supervise
+from distillguard.sinks.retry import Backoff, retry, supervise
 from distillguard.stream.config import Settings
 
 Service = Callable[[], Awaitable[None]]
+STARTUP = Backoff(base_s=0.5, max_s=5.0)
 
 
 def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
@@ -35,10 +36,17 @@ def side_services(settings: Settings, metrics: Metrics) -> list[Service]:
 
         # Off the event loop: migrations block for a second or more on PostgreSQL, and a blocked
         # loop at start-up made Faust skip messages it had fetched (see stream/offset_gaps.py).
-        store = await asyncio.get_running_loop().run_in_executor(None, prepare)
-        await Persister(settings.broker, f"{settings.app_id}-store-sink", names.risk,
-                        names.alerts, store, metrics, settings.sink_batch,
-                        settings.sink_flush_s).run()
+        # A database that is not there yet is waited for here, polled every few seconds, rather
+        # than by restarting the whole service with its longer backoff.
+        loop = asyncio.get_running_loop()
+        store = await retry(lambda: loop.run_in_executor(None, prepare),
+                            what="store sink start-up (migrations)", backoff=STARTUP)
+        try:
+            await Persister(settings.broker, f"{settings.app_id}-store-sink", names.risk,
+                            names.alerts, store, metrics, settings.sink_batch,
+                            settings.sink_flush_s).run()
+        finally:
+            store.engine.dispose()  # a restart builds a new store; no pool left behind
 
     async def decide() -> None:
         from distillguard.stream.decider import run_decider
