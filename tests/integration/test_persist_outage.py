@@ -36,7 +36,7 @@ OUTAGE_S = float(os.environ.get("DG_OUTAGE_S", "360"))
 RATE = 60                 # events per second, all accounts together
 HARVESTER_EVERY_S = 25.0  # a new attacker starts this often, so alerts arise during the outage
 SAMPLE_S = 15.0           # how often the scored counter is checked during the outage
-BACKLOG_LIMIT_S = 10.0    # the whole outage backlog must be in the tables this soon after return
+BACKLOG_LIMIT_S = 5.0     # the whole outage backlog must be in the tables this soon after return
 
 
 def pick_port() -> int:
