@@ -34,11 +34,11 @@ from distillguard.models.policy import DEFAULT_POLICY, PlannedAction, PolicyConf
 from distillguard.models.policy_file import PolicyError, policy_from_dict
 from distillguard.sinks.decisions import Change, DecisionStore, aware
 from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.retry import DATABASE, Wait, paused_polling, retry
 from distillguard.stream.config import Settings
 from distillguard.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_S = 30.0
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 
@@ -104,6 +104,7 @@ class Decider:
         self._allowlist: dict[str, datetime] | None = None
         self._allowlist_at = 0.0
         self._decode = msgspec.json.Decoder(RiskUpdate).decode
+        self._wait: Wait = asyncio.sleep   # run() polls its consumer while waiting
 
     async def run(self) -> None:
         s = self.settings
@@ -117,6 +118,7 @@ class Decider:
                                     enable_idempotence=True)
         await consumer.start()
         await producer.start()
+        self._wait = paused_polling(consumer)
         try:
             while True:
                 fetched = await consumer.getmany(timeout_ms=1000, max_records=self.batch_size)
@@ -182,32 +184,21 @@ class Decider:
             return None
 
     async def _retry(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Until it works: a database or broker hiccup delays decisions, never drops them."""
-        backoff = 0.5
-        while True:
-            try:
-                return await attempt()
-            except Exception as err:
-                self.metrics.sink_failures.labels(sink=f"decisions-{what}").inc()
-                log.warning("decider %s failed (%s: %s); retrying in %.1fs", what,
-                            type(err).__name__, str(err).splitlines()[0] if str(err) else "",
-                            backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        """Until it works: a database or broker hiccup delays decisions, never drops them. The
+        consumer keeps polling meanwhile (paused), so an outage does not evict it from its group."""
+        def failed(err: BaseException, failures: int) -> None:
+            self.metrics.sink_failures.labels(sink=f"decisions-{what}").inc()
+
+        return await retry(attempt, what=f"decider {what}", backoff=DATABASE, wait=self._wait,
+                           on_failure=failed, logger=log)
 
 
 async def run_decider(settings: Settings, metrics: Metrics) -> None:
-    """Started by stream/services.py inside the worker; restarts itself rather than take the
-    worker down (its failures must never stop scoring)."""
+    """One run of the decider; stream/services.py restarts it when it fails (its failures must
+    never stop scoring)."""
     policy = load_policy(settings.policy_file)  # validated by `distillguard run` already
     store = DecisionStore(settings.database_url)
     try:
-        while True:
-            try:
-                await Decider(settings, metrics, store, policy).run()
-            except Exception:
-                log.exception("decider stopped; restarting in %.0fs", MAX_BACKOFF_S / 6)
-                metrics.sink_failures.labels(sink="decisions").inc()
-                await asyncio.sleep(MAX_BACKOFF_S / 6)
+        await Decider(settings, metrics, store, policy).run()
     finally:
         store.close()
