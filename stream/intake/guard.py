@@ -1,0 +1,40 @@
+"""What exactly is wrong with bytes that did not decode: the reason and a message that says it.
+
+Kept apart from parse.py's fast path: nothing here runs for a valid contract event.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+# Magic numbers of compressed data: a producer (or a user) sent a compressed file or message.
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2",
+               b"\xfd7zXZ": "xz"}
+
+
+def compression_of(raw: bytes) -> str | None:
+    """The compression format `raw` starts with, if any."""
+    for magic, name in _COMPRESSED.items():
+        if raw.startswith(magic):
+            return name
+    return None
+
+
+def classify_decode_error(raw: bytes, err: msgspec.DecodeError) -> tuple[str, str]:
+    """(reason value, message) for JSON that msgspec could not decode."""
+    text = str(err)
+    compressed = compression_of(raw)
+    if compressed is not None:
+        return "compressed", (f"{compressed}-compressed data, not JSON: decompress it first "
+                              "(`distillguard score` reads .gz and .zst files itself)")
+    if "truncated" in text:
+        return "truncated", f"JSON ends early (cut off after {len(raw)} bytes?): {text}"
+    if "trailing characters" in text:
+        return "trailing_data", (f"more after the first JSON value ({text}): one event per "
+                                 "line or message")
+    if "UTF-8" in text:
+        return "invalid_utf8", f"not UTF-8 text: {text}"
+    return "invalid_json", f"invalid JSON: {text}"
+
+
+TOO_DEEP_MESSAGE = "JSON nested too deeply to decode (thousands of levels)"
