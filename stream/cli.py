@@ -49,29 +49,70 @@ def run(no_sink, **opts) -> None:
 
 
 @main.command()
-@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="CSV to write: account_id,risk,first_alert_at,reasons.")
 @click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path),
               help="Dead-letter file [default: EVENTS.dlq.jsonl beside the input].")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
-    """Replay a JSONL file of contract events through the engine; one CSV row per account."""
+def score(events: str, out: Path, dlq: Path | None, quiet: bool) -> None:
+    """Replay a JSONL file of contract events through the engine; one CSV row per account.
+
+    EVENTS is a file (plain, gzip or zstd) or - for standard input."""
     from distillguard.sinks.base import ListSink
     from distillguard.sinks.files import write_scores_csv
-    from distillguard.stream.intake import Reason
-    from distillguard.stream.replay import dead_letter_path_for, replay_file
+    from distillguard.stream.inputs import InputError
+    from distillguard.stream.replay import replay_file
 
-    dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
-    result = replay_file(events, ListSink(), dlq, _engine_config(), progress=not quiet)
-    write_scores_csv(out, list(result.profiles.values()))
+    config = _engine_config()
+    dlq = _score_outputs(events, out, dlq)
+    if events == "-" and sys.stdin.isatty():
+        click.echo("reading events from standard input (end with Ctrl-D)", err=True)
+    try:
+        result = replay_file(events, ListSink(), dlq, config, progress=not quiet)
+    except InputError as err:
+        raise click.ClickException(f"{err}; nothing written to {out}") from None
+    except OSError as err:  # the dead-letter file, e.g. the disk filled up
+        raise click.ClickException(f"while writing {dlq}: {err.strerror or err}") from None
+    if result.events == 0:
+        raise click.ClickException(
+            f"input had no events: {result.lines} line(s) read from "
+            f"{'standard input' if events == '-' else events}; nothing written to {out}")
+    try:
+        write_scores_csv(out, list(result.profiles.values()))
+    except OSError as err:
+        raise click.ClickException(f"while writing {out}: {err.strerror or err}") from None
+    _score_summary(result, out)
+
+
+def _score_outputs(events: str, out: Path, dlq: Path | None) -> Path:
+    """The dead-letter path; every output checked before a byte of input is read."""
+    from distillguard.sinks.files import unwritable
+    from distillguard.stream.replay import dead_letter_path_for
+
+    problem = unwritable(out)
+    if problem is None:
+        dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
+        problem = unwritable(dlq)
+    if problem is None and events != "-":
+        source = Path(events).resolve()
+        if source in (out.resolve(), dlq.resolve()):
+            problem = f"{events} is the input: write --out and --dlq elsewhere"
+    if problem is not None:
+        raise click.ClickException(f"{problem}; nothing was read")
+    return dlq
+
+
+def _score_summary(result, out: Path) -> None:
+    from distillguard.stream.intake import Reason
+
     value = result.metrics.registry.get_sample_value
     bad = sum(value("distillguard_events_dead_lettered_total", {"reason": r.value}) or 0
               for r in Reason)
     consumed = value("distillguard_events_consumed_total")
     click.echo(f"scored {value('distillguard_events_scored_total'):.0f} events of "
                f"{len(result.profiles)} accounts in {result.seconds:.1f}s "
-               f"({consumed / result.seconds:,.0f} events/s); "
+               f"({consumed / max(result.seconds, 1e-9):,.0f} events/s); "
                f"{value('distillguard_events_duplicate_total'):.0f} duplicates, {bad:.0f} dead letters"
                + (f" -> {result.dead_letter_path}" if result.dead_letter_path else "")
                + f"; wrote {out}", err=True)
