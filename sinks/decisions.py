@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from distillguard.models.outcomes import RiskUpdate
 from distillguard.models.policy import STRENGTH, PlannedAction
+from distillguard.sinks.database import create_engine
 from distillguard.sinks.schema import allowlist, bouncer_cursors, decision_progress, decisions
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -90,7 +91,7 @@ class DecisionStore:
     """The decider's side: turn planned actions into durable, de-duplicated decisions."""
 
     def __init__(self, database_url: str) -> None:
-        self.engine = sa.create_engine(database_url, pool_pre_ping=True)
+        self.engine = create_engine(database_url, pool_pre_ping=True)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" \
             else sqlite.insert
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from distillguard.sinks.database import create_engine
 from distillguard.stream.api.deps import ApiContext
 from distillguard.stream.api.metrics import ApiMetrics, MetricsMiddleware
 from distillguard.stream.api.publisher import Publisher
@@ -29,7 +30,7 @@ def create_app(database_url: str, *, broker: str | None = None, feedback_topic: 
                clock: Callable[[], datetime] = utcnow) -> FastAPI:
     """`broker` None or empty: labels are stored but not sent as feedback (yet). `partitions`:
     for the feedback topic if the API has to create it (as many as the worker's input)."""
-    engine = sa.create_engine(database_url, pool_pre_ping=True)
+    engine = create_engine(database_url, pool_pre_ping=True)
     metrics = ApiMetrics()
     publisher = Publisher(engine, metrics, broker, feedback_topic, decisions_topic, partitions)
 
