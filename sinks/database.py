@@ -7,6 +7,7 @@ login, against a host that accepts connections and never answers) and a statemen
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,13 +40,14 @@ def redact(url: str) -> str:
         return "<unparsable URL>"
 
 
-# (words in the driver's message, what it means and what to do)
+# (pattern in the driver's message, what it means and what to do)
 _HINTS = [
     ("timeout expired", "no answer within the connect timeout (DISTILLGUARD_DATABASE_CONNECT_"
                         "TIMEOUT_S): is that host:port a PostgreSQL server, and reachable?"),
     ("password authentication failed", "login refused: check the user and password in the URL"),
     ("no password supplied", "the server wants a password: put it in the URL"),
-    ("does not exist", "the database or role does not exist: create it, or fix the URL"),
+    (r'(database|role) "[^"]*" does not exist', "no such database or user: create it, or fix "
+                                                 "the URL"),
     ("connection refused", "connection refused: is PostgreSQL running there?"),
     ("could not translate host name", "unknown host name: check the host in the URL"),
     ("statement timeout", "a statement ran longer than DISTILLGUARD_DATABASE_STATEMENT_TIMEOUT_S"),
@@ -62,8 +64,8 @@ def describe_error(err: sa.exc.SQLAlchemyError, url: str) -> str:
         return f"not a database URL: {err}"
     detail = str(getattr(err, "orig", None) or err)
     first = " ".join(line.strip() for line in detail.splitlines() if line.strip())
-    for words, hint in _HINTS:
-        if words in first.lower():
+    for pattern, hint in _HINTS:
+        if re.search(pattern, first, re.IGNORECASE):
             return f"database at {redact(url)}: {hint} ({first[:300]})"
     return f"database at {redact(url)}: {first[:300]}"
 

@@ -5,7 +5,9 @@ Settings come from DISTILLGUARD_* environment variables; flags override them.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -31,7 +33,8 @@ def main() -> None:
 @click.option("--metrics-port", type=int, help="Prometheus port, 0=off [DISTILLGUARD_METRICS_PORT].")
 @click.option("--web-port", type=int, help="Faust web port [DISTILLGUARD_WEB_PORT].")
 @click.option("--data-dir", help="Faust local state dir [DISTILLGUARD_DATA_DIR].")
-@click.option("--partitions", type=int, help="Partitions of created topics [DISTILLGUARD_PARTITIONS].")
+@click.option("--partitions", type=click.IntRange(1, 10_000),
+              help="Partitions of created topics [DISTILLGUARD_PARTITIONS].")
 @click.option("--no-sink", "no_sink", is_flag=True, default=None,
               help="Do not write to the database from this worker.")
 def run(no_sink, **opts) -> None:
@@ -45,7 +48,18 @@ def run(no_sink, **opts) -> None:
         parse_webhooks(settings.webhook_urls, settings.webhook_slack_urls)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    _require_broker(settings)
     run_worker(settings)
+
+
+def _require_broker(settings: Settings) -> None:
+    """Fail in bounded time with one line when no broker answers (not after a minute of logs)."""
+    from distillguard.stream.topics import BrokerUnavailable, wait_for_broker
+
+    try:
+        wait_for_broker(settings.broker, settings.kafka_bootstrap_timeout_s)
+    except BrokerUnavailable as err:
+        raise click.ClickException(str(err)) from None
 
 
 @main.command()
@@ -132,13 +146,17 @@ def _engine_config():
 @click.option("--broker", help="Kafka bootstrap servers [DISTILLGUARD_BROKER].")
 @click.option("--topic", help="Topic to produce to [DISTILLGUARD_INPUT_TOPIC].")
 @click.option("--no-key", is_flag=True, help="Produce without message keys (tests re-keying).")
-@click.option("--events", type=int, default=20_000, show_default=True, help="About this many.")
-@click.option("--accounts", type=int, default=60, show_default=True)
-@click.option("--attack-share", type=float, default=0.15, show_default=True)
-@click.option("--hydra", "hydra_size", type=int, default=30, show_default=True,
+@click.option("--events", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="About this many.")
+@click.option("--accounts", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--attack-share", type=click.FloatRange(0.0, 1.0), default=0.15, show_default=True,
+              help="Share of accounts that attack, 0-1.")
+@click.option("--hydra", "hydra_size", type=click.IntRange(min=0), default=30, show_default=True,
               help="Accounts in one hydra campaign (0 = none).")
-@click.option("--hours", type=float, default=24.0, show_default=True, help="Event-time span.")
-@click.option("--rate", type=float, help="Events per second (wall clock); default: unpaced.")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0,
+              show_default=True, help="Event-time span.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+              help="Events per second (wall clock); default: unpaced.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--text-free", is_flag=True, help="Emit only hashes, simhash and lengths.")
 def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_share, hydra_size,
@@ -149,13 +167,26 @@ def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_shar
 
     if bool(out) == bool(to_kafka):
         raise click.UsageError("give exactly one of --out FILE or --kafka")
+    if out:
+        from distillguard.sinks.files import unwritable
+
+        problem = unwritable(out) or unwritable(labels_path_for(out))
+        if problem:
+            raise click.ClickException(problem)
     cfg = SimConfig(accounts=accounts, attack_share=attack_share, hydra_size=hydra_size,
                     events=events, hours=hours, seed=seed, text=not text_free)
     accts, stream = generate(cfg)
     total = sum(a.n_events for a in accts)
     if to_kafka:
+        from kafka.errors import KafkaError
+
         s = _settings(broker=broker, input_topic=topic)
-        n = send_to_kafka(s.broker, s.input_topic, stream, total, rate, keyed=not no_key)
+        _require_broker(s)
+        try:
+            n = send_to_kafka(s.broker, s.input_topic, stream, total, rate, keyed=not no_key)
+        except KafkaError as err:
+            raise click.ClickException(f"producing to {s.input_topic} at {s.broker} failed: "
+                                       f"{err}") from None
         click.echo(f"produced {n} events of {len(accts)} accounts to {s.input_topic}", err=True)
         return
     n = write_jsonl(out, stream, total, rate)
@@ -214,15 +245,35 @@ def upgrade(database_url) -> None:
     """Apply all migrations to the configured database."""
     from distillguard.sinks.migrate import upgrade as do_upgrade
 
-    url = _settings(database_url=database_url).database_url
-    do_upgrade(url)
-    click.echo(f"database at {_redact(url)} is at the latest schema", err=True)
+    s = _settings(database_url=database_url)
+    with _database_errors(s.database_url):
+        do_upgrade(s.database_url, connect_timeout_s=s.database_connect_timeout_s,
+                   statement_timeout_s=s.database_statement_timeout_s)
+    click.echo(f"database at {_redact(s.database_url)} is at the latest schema", err=True)
 
 
 def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from distillguard.sinks.database import redact
 
-    return make_url(url).render_as_string(hide_password=True)
+    return redact(url)
+
+
+@contextlib.contextmanager
+def _database_errors(url: str, missing_schema_hint: bool = False) -> Iterator[None]:
+    """Database failures as one line that names the database and what to check. The `db upgrade`
+    hint only where the schema is what is missing."""
+    import sqlalchemy as sa
+    from distillguard.sinks.database import describe_error, is_missing_table
+
+    try:
+        yield
+    except sa.exc.DBAPIError as err:
+        message = describe_error(err, url)
+        if missing_schema_hint and is_missing_table(err):
+            message += "; has `distillguard db upgrade` run?"
+        raise click.ClickException(message) from None
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as err:
+        raise click.ClickException(describe_error(err, url)) from None
 
 
 # -- risk and triage API (stream/api) ---------------------------------------------------------
@@ -239,9 +290,10 @@ def api(host, port, database_url, broker, no_kafka) -> None:
     from distillguard.stream.api import create_app
 
     s = _settings(api_host=host, api_port=port, database_url=database_url, broker=broker)
-    app = create_app(s.database_url, broker=None if no_kafka else s.broker,
-                     feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic,
-                     partitions=s.partitions)
+    with _database_errors(s.database_url):
+        app = create_app(s.database_url, broker=None if no_kafka else s.broker,
+                         feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic,
+                         partitions=s.partitions)
     uvicorn.run(app, host=s.api_host, port=s.api_port, log_level=s.log_level,
                 proxy_headers=False, server_header=False)
 
@@ -252,9 +304,12 @@ def token() -> None:
 
 
 def _token_engine(database_url):
-    import sqlalchemy as sa
+    from distillguard.sinks.database import create_engine
 
-    return sa.create_engine(_settings(database_url=database_url).database_url)
+    s = _settings(database_url=database_url)
+    with _database_errors(s.database_url):
+        return create_engine(s.database_url, connect_timeout_s=s.database_connect_timeout_s,
+                             statement_timeout_s=s.database_statement_timeout_s)
 
 
 @token.command("create")
@@ -265,16 +320,14 @@ def _token_engine(database_url):
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
 def token_create(name, scopes, database_url) -> None:
     """Create a token and print it once: it cannot be shown again."""
-    import sqlalchemy as sa
     from distillguard.stream.api.auth import create_token
 
     engine = _token_engine(database_url)
     try:
-        secret = create_token(engine, name, list(scopes))
+        with _database_errors(str(engine.url), missing_schema_hint=True):
+            secret = create_token(engine, name, list(scopes))
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    except sa.exc.DBAPIError as err:
-        raise click.ClickException(f"{err.orig}; has `distillguard db upgrade` run?") from None
     finally:
         engine.dispose()
     click.echo(secret)
@@ -290,7 +343,9 @@ def token_list(database_url) -> None:
 
     engine = _token_engine(database_url)
     try:
-        for t in list_tokens(engine):
+        with _database_errors(str(engine.url), missing_schema_hint=True):
+            tokens = list_tokens(engine)
+        for t in tokens:
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
             click.echo(f"{t.token_id}  {t.name:<24} {','.join(t.scopes):<32} {state}")
     finally:
@@ -306,7 +361,9 @@ def token_revoke(name_or_id, database_url) -> None:
 
     engine = _token_engine(database_url)
     try:
-        if not revoke_token(engine, name_or_id):
+        with _database_errors(str(engine.url), missing_schema_hint=True):
+            revoked = revoke_token(engine, name_or_id)
+        if not revoked:
             raise click.ClickException(f"no active token {name_or_id!r}")
     finally:
         engine.dispose()
