@@ -27,6 +27,8 @@ def compression_of(raw: bytes) -> str | None:
 def classify_decode_error(raw: bytes, err: msgspec.DecodeError) -> tuple[str, str]:
     """(reason value, message) for JSON that msgspec could not decode."""
     text = str(err)
+    if not raw.strip():
+        return "empty", "no event: the message or line is empty"
     compressed = compression_of(raw)
     if compressed is not None:
         return "compressed", (f"{compressed}-compressed data, not JSON: decompress it first "

@@ -37,6 +37,7 @@ class Reason(StrEnum):
     INVALID_UTF8 = "invalid_utf8"
     COMPRESSED = "compressed"
     TOO_DEEP = "too_deep"
+    EMPTY = "empty"
     SCORING_ERROR = "scoring_error"
 
 
