@@ -39,8 +39,12 @@ class DeadLetterRecord:
 class Pipeline:
     def __init__(self, engine: Engine, metrics: Metrics,
                  dead_letters: Sink[DeadLetterRecord], outputs: Sink[RiskUpdate | Alert],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, restore_profiles: bool = True) -> None:
+        """`restore_profiles`: keep a copy of each profile before its event, so a scoring error
+        puts it back exactly (the worker: a profile goes to the changelog anyway). Without it (file
+        replay, ~7% faster) a failed event's partial update stays if the profile is encodable."""
         self.engine = engine
+        self.restore_profiles = restore_profiles
         self.metrics = metrics
         self.dead_letters = dead_letters
         self.outputs = outputs
@@ -58,6 +62,22 @@ class Pipeline:
             return None
         return result
 
+    def _recover_profile(self, account_id: str, snapshot: bytes | None) -> None:
+        """Back to the snapshot (b"": there was no profile). Without one, keep the profile if it
+        can be encoded, else drop it: a profile that cannot be stored must never stay."""
+        profiles = self.engine.profiles
+        try:
+            if snapshot == b"":
+                profiles.pop(account_id, None)
+            elif snapshot is not None:
+                profiles[account_id] = profile_decoder.decode(snapshot)
+            elif account_id in profiles:
+                profile_encoder.encode(profiles[account_id])
+        except (OverflowError, TypeError, ValueError, UnicodeEncodeError):  # not encodable
+            log.error("profile of account %r cannot be encoded after a scoring error: dropped",
+                      account_id[:128])
+            profiles.pop(account_id, None)
+
     def reject(self, raw: bytes, source: Source, reason: Reason, error: str) -> None:
         """One dead letter: counted by reason, kept with its original bytes and origin."""
         self.metrics.dead_lettered.labels(reason=reason.value).inc()
@@ -70,11 +90,13 @@ class Pipeline:
 
         If scoring raises (a bug, or a value the profile cannot hold), the event becomes a
         `scoring_error` dead letter, the account's profile is put back as it was before the
-        event, and None is returned: one event never stops the stream or poisons a profile.
+        event (or, without `restore_profiles`, kept only if it is encodable), and None is
+        returned: one event never stops the stream or poisons a profile.
         `raw`/`source` are the event's original bytes and origin (else a re-encoding of it)."""
-        profiles = self.engine.profiles
-        before = profiles.get(event.account_id)
-        snapshot = profile_encoder.encode(before) if before is not None else None
+        snapshot = None
+        if self.restore_profiles:
+            before = self.engine.profiles.get(event.account_id)
+            snapshot = profile_encoder.encode(before) if before is not None else b""
         try:
             outcome = self.engine.process(event)
         except Exception as err:  # any failure of one event, by design: a bug must not stop the stream
@@ -94,18 +116,9 @@ class Pipeline:
         where = (f" at {frame.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.tb_lineno}"
                  if frame is not None else "")
         # Logs never carry event contents: the type and place of the error, and the event id.
-        log.error("scoring event %r of account %r failed with %s%s; dead-lettered, profile "
-                  "restored", event.event_id[:128], event.account_id[:128],
-                  type(err).__name__, where)
-        profiles = self.engine.profiles
-        try:
-            if snapshot is None:
-                profiles.pop(event.account_id, None)
-            else:
-                profiles[event.account_id] = profile_decoder.decode(snapshot)
-        except Exception as restore_err:  # report it, and keep the stream going
-            log.error("could not restore the profile of account %r: %s", event.account_id[:128],
-                      type(restore_err).__name__)
+        log.error("scoring event %r of account %r failed with %s%s; dead-lettered",
+                  event.event_id[:128], event.account_id[:128], type(err).__name__, where)
+        self._recover_profile(event.account_id, snapshot)
         if raw is None:
             raw = _json.encode(event)
         if source is None:

@@ -55,7 +55,8 @@ def replay_file(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,
     profiles: dict[str, AccountProfile] = {}
     metrics = Metrics()
     dead_letters = DeadLetterFile(dead_letter_path)
-    pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs)
+    pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs,
+                        restore_profiles=False)  # see Pipeline: ~7% faster
     lines = events = 0
     try:
         with open_input(path) as (stream, info):

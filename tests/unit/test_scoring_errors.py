@@ -26,10 +26,11 @@ class EncodingTable(dict):
         super().__setitem__(key, value)
 
 
-def _pipeline(profiles=None):
+def _pipeline(profiles=None, restore_profiles=True):
     profiles = {} if profiles is None else profiles
     dlq, outputs = ListSink(), ListSink()
-    pipeline = Pipeline(Engine(profiles), Metrics(), dlq, outputs, clock=time.time)
+    pipeline = Pipeline(Engine(profiles), Metrics(), dlq, outputs, clock=time.time,
+                        restore_profiles=restore_profiles)
     return pipeline, profiles, dlq
 
 
@@ -101,3 +102,26 @@ def test_an_integer_above_2_64_is_out_of_range_and_the_account_keeps_scoring():
     assert [r.reason for r in dlq.items] == ["out_of_range"]
     assert _count(pipeline, "distillguard_events_scored_total") == 19
     assert profiles["acct-b"].events == 19
+
+
+@pytest.mark.parametrize("where", ["raises", "unencodable"])
+def test_without_snapshots_a_profile_stays_only_if_encodable(monkeypatch, where):
+    """The file replay's cheaper mode: no copy per event; never a profile that cannot be stored."""
+    pipeline, profiles, dlq = _pipeline(restore_profiles=False)
+    events = chat_events("acct-r", 20)
+    _feed(pipeline, events[:10])
+    real_update = AccountProfile.update
+
+    def broken_update(self, event, model_is_new=False):
+        real_update(self, event, model_is_new)
+        if event.event_id == events[10]["event_id"]:
+            if where == "unencodable":
+                self.input_tokens = 2**70
+            raise RuntimeError("injected")
+
+    monkeypatch.setattr(AccountProfile, "update", broken_update)
+    _feed(pipeline, events[10:])
+    assert [r.reason for r in dlq.items] == ["scoring_error"]
+    profile_encoder.encode(profiles["acct-r"])
+    # kept with the failed event's partial update, or started afresh when it could not be kept
+    assert profiles["acct-r"].events == (20 if where == "raises" else 9)
