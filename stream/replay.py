@@ -30,7 +30,7 @@ class ReplayResult:
 
 def dead_letter_path_for(input_path: str | Path, fallback_dir: Path) -> Path:
     """`events.jsonl[.gz|.zst]` -> `events.dlq.jsonl` beside it, or in `fallback_dir` if that is
-    read-only; standard input -> `stdin.dlq.jsonl` in `fallback_dir`."""
+    read-only or the input is no regular file; standard input -> `stdin.dlq.jsonl` there."""
     if is_stdin(input_path):
         return fallback_dir / "stdin.dlq.jsonl"
     input_path = Path(input_path)
@@ -38,9 +38,9 @@ def dead_letter_path_for(input_path: str | Path, fallback_dir: Path) -> Path:
     for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson"):
         stem = stem.removesuffix(suffix)
     name = stem + ".dlq.jsonl"
-    if os.access(input_path.parent, os.W_OK):
+    if input_path.is_file() and os.access(input_path.parent, os.W_OK):
         return input_path.parent / name
-    return fallback_dir / name
+    return fallback_dir / name  # read-only folder, or /dev/stdin, a FIFO: not beside those
 
 
 def count_lines(path: Path) -> int:

@@ -129,9 +129,11 @@ def test_score_reads_dev_stdin_redirected_and_piped(tmp_path):
     assert redirected.returncode == 0, redirected.stderr
     _scored(redirected.stderr, n)
     piped = run_cli(["score", "/dev/stdin", "--out", str(tmp_path / "b.csv"), "--quiet"],
-                    input=path.read_bytes(), cwd=tmp_path)  # `cat events.jsonl | score ...`
+                    input=path.read_bytes() + b"{bad\n", cwd=tmp_path)  # `cat x | score ...`
     assert piped.returncode == 0, piped.stderr
     _scored(piped.stderr, n)
+    assert "-> " + str(tmp_path / "stdin.dlq.jsonl") in piped.stderr.decode()  # not in /dev
+    assert (tmp_path / "stdin.dlq.jsonl").read_text().count("\n") == 1
     dashed = run_cli(["score", "-", "--out", str(tmp_path / "c.csv"), "--quiet"],
                      input=path.read_bytes(), cwd=tmp_path)
     assert dashed.returncode == 0, dashed.stderr
