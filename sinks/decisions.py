@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from distillguard.models.outcomes import RiskUpdate
 from distillguard.models.policy import InForce, PlannedAction, Scopes, Step, reconcile
+from distillguard.sinks.database import create_engine
 from distillguard.sinks.schema import allowlist, bouncer_cursors, decision_progress, decisions
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -82,7 +83,7 @@ class DecisionStore:
     """The decider's side: write the steps models/policy.py plans as durable decisions."""
 
     def __init__(self, database_url: str) -> None:
-        self.engine = sa.create_engine(database_url, pool_pre_ping=True)
+        self.engine = create_engine(database_url, pool_pre_ping=True)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" \
             else sqlite.insert
 

@@ -17,8 +17,11 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", **timeouts: float) -> None:
+    """`timeouts`: connect_timeout_s, statement_timeout_s (see sinks/database.py)."""
+    cfg = alembic_config(database_url)
+    cfg.attributes["timeouts"] = timeouts
+    command.upgrade(cfg, revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:

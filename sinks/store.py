@@ -14,6 +14,7 @@ import msgspec
 import sqlalchemy as sa
 from distillguard.models.outcomes import Alert, RiskUpdate
 from distillguard.sinks.base import BatchingSink
+from distillguard.sinks.database import create_engine
 from distillguard.sinks.schema import account_risk, alerts, risk_history
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -32,7 +33,7 @@ def _reasons(reasons) -> list[dict]:
 class RiskStore(BatchingSink[Output]):
     def __init__(self, database_url: str, batch_size: int = 500) -> None:
         super().__init__(batch_size)
-        self.engine = sa.create_engine(database_url, pool_pre_ping=True)
+        self.engine = create_engine(database_url, pool_pre_ping=True)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" \
             else sqlite.insert
 

@@ -5,7 +5,9 @@ Settings come from DISTILLGUARD_* environment variables; flags override them.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -31,7 +33,8 @@ def main() -> None:
 @click.option("--metrics-port", type=int, help="Prometheus port, 0=off [DISTILLGUARD_METRICS_PORT].")
 @click.option("--web-port", type=int, help="Faust web port [DISTILLGUARD_WEB_PORT].")
 @click.option("--data-dir", help="Faust local state dir [DISTILLGUARD_DATA_DIR].")
-@click.option("--partitions", type=int, help="Partitions of created topics [DISTILLGUARD_PARTITIONS].")
+@click.option("--partitions", type=click.IntRange(1, 10_000),
+              help="Partitions of created topics [DISTILLGUARD_PARTITIONS].")
 @click.option("--no-sink", "no_sink", is_flag=True, default=None,
               help="Do not write to the database from this worker.")
 def run(no_sink, **opts) -> None:
@@ -46,33 +49,85 @@ def run(no_sink, **opts) -> None:
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     _policy(settings.policy_file)  # so is a bad enforcement policy
+    _require_broker(settings)
     run_worker(settings)
 
 
+def _require_broker(settings: Settings) -> None:
+    """Fail in bounded time with one line when no broker answers (not after a minute of logs)."""
+    from distillguard.stream.topics import BrokerUnavailable, wait_for_broker
+
+    try:
+        wait_for_broker(settings.broker, settings.kafka_bootstrap_timeout_s)
+    except BrokerUnavailable as err:
+        raise click.ClickException(str(err)) from None
+
+
 @main.command()
-@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="CSV to write: account_id,risk,first_alert_at,reasons.")
 @click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path),
               help="Dead-letter file [default: EVENTS.dlq.jsonl beside the input].")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
-    """Replay a JSONL file of contract events through the engine; one CSV row per account."""
+def score(events: str, out: Path, dlq: Path | None, quiet: bool) -> None:
+    """Replay a JSONL file of contract events through the engine; one CSV row per account.
+
+    EVENTS is a file (plain, gzip or zstd) or - for standard input."""
     from distillguard.sinks.base import ListSink
     from distillguard.sinks.files import write_scores_csv
-    from distillguard.stream.intake import Reason
-    from distillguard.stream.replay import dead_letter_path_for, replay_file
+    from distillguard.stream.inputs import InputError
+    from distillguard.stream.replay import replay_file
 
-    dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
-    result = replay_file(events, ListSink(), dlq, _engine_config(), progress=not quiet)
-    write_scores_csv(out, list(result.profiles.values()))
+    config = _engine_config()
+    dlq = _score_outputs(events, out, dlq)
+    if events == "-" and sys.stdin.isatty():
+        click.echo("reading events from standard input (end with Ctrl-D)", err=True)
+    try:
+        result = replay_file(events, ListSink(), dlq, config, progress=not quiet)
+    except InputError as err:
+        raise click.ClickException(f"{err}; nothing written to {out}") from None
+    except OSError as err:  # the dead-letter file, e.g. the disk filled up
+        raise click.ClickException(f"while writing {dlq}: {err.strerror or err}") from None
+    if result.events == 0:
+        raise click.ClickException(
+            f"input had no events: {result.lines} line(s) read from "
+            f"{'standard input' if events == '-' else events}; nothing written to {out}")
+    try:
+        write_scores_csv(out, list(result.profiles.values()))
+    except OSError as err:
+        raise click.ClickException(f"while writing {out}: {err.strerror or err}") from None
+    _score_summary(result, out)
+
+
+def _score_outputs(events: str, out: Path, dlq: Path | None) -> Path:
+    """The dead-letter path; every output checked before a byte of input is read."""
+    from distillguard.sinks.files import unwritable
+    from distillguard.stream.replay import dead_letter_path_for
+
+    problem = unwritable(out)
+    if problem is None:
+        dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
+        problem = unwritable(dlq)
+    if problem is None and events != "-":
+        source = Path(events).resolve()
+        if source in (out.resolve(), dlq.resolve()):
+            problem = f"{events} is the input: write --out and --dlq elsewhere"
+    if problem is not None:
+        raise click.ClickException(f"{problem}; nothing was read")
+    return dlq
+
+
+def _score_summary(result, out: Path) -> None:
+    from distillguard.stream.intake import Reason
+
     value = result.metrics.registry.get_sample_value
     bad = sum(value("distillguard_events_dead_lettered_total", {"reason": r.value}) or 0
               for r in Reason)
     consumed = value("distillguard_events_consumed_total")
     click.echo(f"scored {value('distillguard_events_scored_total'):.0f} events of "
                f"{len(result.profiles)} accounts in {result.seconds:.1f}s "
-               f"({consumed / result.seconds:,.0f} events/s); "
+               f"({consumed / max(result.seconds, 1e-9):,.0f} events/s); "
                f"{value('distillguard_events_duplicate_total'):.0f} duplicates, {bad:.0f} dead letters"
                + (f" -> {result.dead_letter_path}" if result.dead_letter_path else "")
                + f"; wrote {out}", err=True)
@@ -92,13 +147,17 @@ def _engine_config():
 @click.option("--broker", help="Kafka bootstrap servers [DISTILLGUARD_BROKER].")
 @click.option("--topic", help="Topic to produce to [DISTILLGUARD_INPUT_TOPIC].")
 @click.option("--no-key", is_flag=True, help="Produce without message keys (tests re-keying).")
-@click.option("--events", type=int, default=20_000, show_default=True, help="About this many.")
-@click.option("--accounts", type=int, default=60, show_default=True)
-@click.option("--attack-share", type=float, default=0.15, show_default=True)
-@click.option("--hydra", "hydra_size", type=int, default=30, show_default=True,
+@click.option("--events", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="About this many.")
+@click.option("--accounts", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--attack-share", type=click.FloatRange(0.0, 1.0), default=0.15, show_default=True,
+              help="Share of accounts that attack, 0-1.")
+@click.option("--hydra", "hydra_size", type=click.IntRange(min=0), default=30, show_default=True,
               help="Accounts in one hydra campaign (0 = none).")
-@click.option("--hours", type=float, default=24.0, show_default=True, help="Event-time span.")
-@click.option("--rate", type=float, help="Events per second (wall clock); default: unpaced.")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), default=24.0,
+              show_default=True, help="Event-time span.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+              help="Events per second (wall clock); default: unpaced.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--text-free", is_flag=True, help="Emit only hashes, simhash and lengths.")
 def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_share, hydra_size,
@@ -109,13 +168,26 @@ def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_shar
 
     if bool(out) == bool(to_kafka):
         raise click.UsageError("give exactly one of --out FILE or --kafka")
+    if out:
+        from distillguard.sinks.files import unwritable
+
+        problem = unwritable(out) or unwritable(labels_path_for(out))
+        if problem:
+            raise click.ClickException(problem)
     cfg = SimConfig(accounts=accounts, attack_share=attack_share, hydra_size=hydra_size,
                     events=events, hours=hours, seed=seed, text=not text_free)
     accts, stream = generate(cfg)
     total = sum(a.n_events for a in accts)
     if to_kafka:
+        from kafka.errors import KafkaError
+
         s = _settings(broker=broker, input_topic=topic)
-        n = send_to_kafka(s.broker, s.input_topic, stream, total, rate, keyed=not no_key)
+        _require_broker(s)
+        try:
+            n = send_to_kafka(s.broker, s.input_topic, stream, total, rate, keyed=not no_key)
+        except KafkaError as err:
+            raise click.ClickException(f"producing to {s.input_topic} at {s.broker} failed: "
+                                       f"{err}") from None
         click.echo(f"produced {n} events of {len(accts)} accounts to {s.input_topic}", err=True)
         return
     n = write_jsonl(out, stream, total, rate)
@@ -174,15 +246,35 @@ def upgrade(database_url) -> None:
     """Apply all migrations to the configured database."""
     from distillguard.sinks.migrate import upgrade as do_upgrade
 
-    url = _settings(database_url=database_url).database_url
-    do_upgrade(url)
-    click.echo(f"database at {_redact(url)} is at the latest schema", err=True)
+    s = _settings(database_url=database_url)
+    with _database_errors(s.database_url):
+        do_upgrade(s.database_url, connect_timeout_s=s.database_connect_timeout_s,
+                   statement_timeout_s=s.database_statement_timeout_s)
+    click.echo(f"database at {_redact(s.database_url)} is at the latest schema", err=True)
 
 
 def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from distillguard.sinks.database import redact
 
-    return make_url(url).render_as_string(hide_password=True)
+    return redact(url)
+
+
+@contextlib.contextmanager
+def _database_errors(url: str, missing_schema_hint: bool = False) -> Iterator[None]:
+    """Database failures as one line that names the database and what to check. The `db upgrade`
+    hint only where the schema is what is missing."""
+    import sqlalchemy as sa
+    from distillguard.sinks.database import describe_error, is_missing_table
+
+    try:
+        yield
+    except sa.exc.DBAPIError as err:
+        message = describe_error(err, url)
+        if missing_schema_hint and is_missing_table(err):
+            message += "; has `distillguard db upgrade` run?"
+        raise click.ClickException(message) from None
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as err:
+        raise click.ClickException(describe_error(err, url)) from None
 
 
 # -- risk and triage API (stream/api) ---------------------------------------------------------
@@ -200,10 +292,12 @@ def api(host, port, database_url, broker, no_kafka) -> None:
     from distillguard.stream.api import create_app
 
     s = _settings(api_host=host, api_port=port, api_database_url=database_url, broker=broker)
-    app = create_app(s.api_database_url or s.database_url, broker=None if no_kafka else s.broker,
-                     feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic,
-                     partitions=s.partitions, allowlist_max_days=s.allowlist_max_days,
-                     max_body_bytes=s.api_max_body_bytes)
+    url = s.api_database_url or s.database_url
+    with _database_errors(url):
+        app = create_app(url, broker=None if no_kafka else s.broker,
+                         feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic,
+                         partitions=s.partitions, allowlist_max_days=s.allowlist_max_days,
+                         max_body_bytes=s.api_max_body_bytes)
     uvicorn.run(app, host=s.api_host, port=s.api_port, log_level=s.log_level,
                 proxy_headers=False, server_header=False)
 
@@ -244,9 +338,12 @@ def token() -> None:
 
 
 def _token_engine(database_url):
-    import sqlalchemy as sa
+    from distillguard.sinks.database import create_engine
 
-    return sa.create_engine(_settings(database_url=database_url).database_url)
+    s = _settings(database_url=database_url)
+    with _database_errors(s.database_url):
+        return create_engine(s.database_url, connect_timeout_s=s.database_connect_timeout_s,
+                             statement_timeout_s=s.database_statement_timeout_s)
 
 
 @token.command("create")
@@ -260,17 +357,15 @@ def _token_engine(database_url):
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
 def token_create(name, scopes, expires, database_url) -> None:
     """Create a token and print it once: it cannot be shown again."""
-    import sqlalchemy as sa
     from distillguard.stream.api.auth import create_token
 
     expires_at = _expiry(expires) if expires else None
     engine = _token_engine(database_url)
     try:
-        secret = create_token(engine, name, list(scopes), expires_at)
+        with _database_errors(str(engine.url), missing_schema_hint=True):
+            secret = create_token(engine, name, list(scopes), expires_at)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    except sa.exc.DBAPIError as err:
-        raise click.ClickException(f"{err.orig}; has `distillguard db upgrade` run?") from None
     finally:
         engine.dispose()
     click.echo(secret)
@@ -313,7 +408,9 @@ def token_list(database_url) -> None:
     engine = _token_engine(database_url)
     try:
         now = datetime.now(tz=UTC)
-        for t in list_tokens(engine):
+        with _database_errors(str(engine.url), missing_schema_hint=True):
+            tokens = list_tokens(engine)
+        for t in tokens:
             expires = t.expires_at and (t.expires_at if t.expires_at.tzinfo
                                         else t.expires_at.replace(tzinfo=UTC)).astimezone(UTC)
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else \
@@ -333,7 +430,9 @@ def token_revoke(name_or_id, database_url) -> None:
 
     engine = _token_engine(database_url)
     try:
-        if not revoke_token(engine, name_or_id):
+        with _database_errors(str(engine.url), missing_schema_hint=True):
+            revoked = revoke_token(engine, name_or_id)
+        if not revoked:
             raise click.ClickException(f"no active token {name_or_id!r}")
     finally:
         engine.dispose()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -57,6 +58,10 @@ class Settings:
                                                 # reweighted for everyone
     api_database_url: str = ""                  # the API's (least-privilege) URL; "" = database_url
     api_max_body_bytes: int = 65536             # larger request bodies get 413
+    # hardening (issue 10): every wait on another service is bounded
+    database_connect_timeout_s: float = 10.0    # connecting (TCP, TLS, login) to PostgreSQL
+    database_statement_timeout_s: float = 60.0  # one SQL statement, migrations included
+    kafka_bootstrap_timeout_s: float = 30.0     # first contact with the Kafka broker
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -74,7 +79,59 @@ class Settings:
                                   + ", ".join(PREFIX + n.upper() for n in known))
             values[name] = _coerce(key, raw, known[name].type)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return dataclasses.replace(cls(), **values)
+        settings = dataclasses.replace(cls(), **values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the setting (variable and flag) whose value cannot work."""
+        for name, (ok, expected) in _RULES.items():
+            value = getattr(self, name)
+            if not ok(value):
+                flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+                raise ConfigError(f"{PREFIX}{name.upper()} / {flag} must be "
+                                  f"{expected}, not {value!r}")
+
+
+_FLAGS = {"api_database_url": "`distillguard api --database-url`"}  # flags not named after the setting
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S*$")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s,:\[\]]+):\d{1,5}$")
+_LOG_LEVELS = {"critical", "error", "warning", "info", "debug"}
+
+
+def _port(allow_zero: bool) -> tuple[Callable[[Any], bool], str]:
+    low = 0 if allow_zero else 1
+    return (lambda v: low <= v <= 65535), f"a port number {low}-65535"
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "broker": (lambda v: all(_HOST_PORT.match(b.strip()) for b in v.split(",")),
+               "host:port[,host:port...]"),
+    "partitions": (lambda v: 1 <= v <= 10_000, "between 1 and 10000"),
+    "replication_factor": (lambda v: v >= 1, "at least 1"),
+    "database_url": (lambda v: bool(_URL.match(v)),
+                     "a database URL such as postgresql+psycopg2://user:password@host:5432/db "
+                     "or sqlite:///file.sqlite"),
+    "api_database_url": (lambda v: v == "" or bool(_URL.match(v)),
+                         "empty (the main database URL) or a database URL such as "
+                         "postgresql+psycopg2://distillguard_api:password@host:5432/db"),
+    "metrics_port": _port(allow_zero=True),
+    "web_port": _port(allow_zero=False),
+    "api_port": _port(allow_zero=False),
+    "score_every": (lambda v: v >= 1, "at least 1"),
+    "score_interval_s": (_positive, "a positive number of seconds"),
+    "sink_batch": (lambda v: v >= 1, "at least 1"),
+    "sink_flush_s": (_positive, "a positive number of seconds"),
+    "webhook_timeout_s": (_positive, "a positive number of seconds"),
+    "log_level": (lambda v: v.lower() in _LOG_LEVELS, "one of " + ", ".join(sorted(_LOG_LEVELS))),
+    "database_connect_timeout_s": (lambda v: v >= 1, "at least 1 (seconds; libpq counts whole seconds)"),
+    "database_statement_timeout_s": (_positive, "a positive number of seconds"),
+    "kafka_bootstrap_timeout_s": (_positive, "a positive number of seconds"),
+}
 
 
 def _coerce(key: str, raw: str, type_name: Any) -> Any:

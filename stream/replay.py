@@ -11,6 +11,9 @@ from distillguard.models.profile import AccountProfile
 from distillguard.sinks.base import BatchingSink
 from distillguard.sinks.files import DeadLetterFile
 from distillguard.sinks.metrics import Metrics
+from distillguard.stream.inputs import is_stdin, open_input, read_lines
+from distillguard.stream.intake import Reason
+from distillguard.stream.intake.parse import MAX_EVENT_BYTES
 from distillguard.stream.pipeline import Pipeline
 from distillguard.stream.progress import Progress
 
@@ -21,15 +24,23 @@ class ReplayResult:
     metrics: Metrics
     dead_letter_path: Path | None
     seconds: float
+    lines: int = 0    # lines read, blank ones included
+    events: int = 0   # non-blank lines: scored + dead-lettered + duplicates
 
 
-def dead_letter_path_for(input_path: Path, fallback_dir: Path) -> Path:
-    """`events.jsonl` -> `events.dlq.jsonl` beside it, or in `fallback_dir` if that is read-only."""
-    name = input_path.name.removesuffix(".jsonl") + ".dlq.jsonl"
-    beside = input_path.parent / name
-    if os.access(input_path.parent, os.W_OK):
-        return beside
-    return fallback_dir / name
+def dead_letter_path_for(input_path: str | Path, fallback_dir: Path) -> Path:
+    """`events.jsonl[.gz|.zst]` -> `events.dlq.jsonl` beside it, or in `fallback_dir` if that is
+    read-only or the input is no regular file; standard input -> `stdin.dlq.jsonl` there."""
+    if is_stdin(input_path):
+        return fallback_dir / "stdin.dlq.jsonl"
+    input_path = Path(input_path)
+    stem = input_path.name
+    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson"):
+        stem = stem.removesuffix(suffix)
+    name = stem + ".dlq.jsonl"
+    if input_path.is_file() and os.access(input_path.parent, os.W_OK):
+        return input_path.parent / name
+    return fallback_dir / name  # read-only folder, or /dev/stdin, a FIFO: not beside those
 
 
 def count_lines(path: Path) -> int:
@@ -37,27 +48,40 @@ def count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
-def replay_file(path: Path, outputs: BatchingSink, dead_letter_path: Path,
+def replay_file(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,
                 config: EngineConfig | None = None, progress: bool = True) -> ReplayResult:
+    """Score every line of `path` (a file, or `-` for standard input; gzip/zstd are read as
+    such). Raises `stream.inputs.InputError` if the input cannot be opened or read."""
     profiles: dict[str, AccountProfile] = {}
     metrics = Metrics()
     dead_letters = DeadLetterFile(dead_letter_path)
-    pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs)
-    meter = Progress(f"scoring {path.name}", total=count_lines(path) if progress else None,
-                     enabled=progress)
-    name = str(path)
-    handle, advance = pipeline.handle, meter.advance
-    with path.open("rb") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            raw = line.rstrip(b"\r\n")
-            advance()
-            if not raw or raw.isspace():
-                continue  # blank lines are layout, not events
-            handle(raw, (name, line_no))
+    pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs,
+                        restore_profiles=False)  # see Pipeline: ~7% faster
+    lines = events = 0
+    try:
+        with open_input(path) as (stream, info):
+            total = count_lines(Path(path)) if progress and info.regular_file else None
+            meter = Progress(f"scoring {Path(info.name).name}", total=total, enabled=progress)
+            name = info.name
+            handle, advance, limit = pipeline.handle, meter.advance, MAX_EVENT_BYTES
+            for line_no, raw, length in read_lines(stream, info, limit):
+                lines = line_no
+                advance()
+                if not raw or raw.isspace():
+                    continue  # blank lines are layout, not events
+                events += 1
+                if length > limit:  # cut by the reader: only its first bytes are kept
+                    metrics.consumed.inc()
+                    pipeline.reject(raw, (name, line_no), Reason.TOO_LARGE,
+                                    f"line is {length} bytes, limit {limit}; the dead letter "
+                                    f"keeps its first {len(raw)}")
+                    continue
+                handle(raw, (name, line_no))
+    finally:  # what was dead-lettered before a read error is kept
+        dead_letters.close()
     for outcome in pipeline.engine.flush(list(profiles)):
         pipeline.record(outcome)
     outputs.flush()
-    dead_letters.close()
     metrics.accounts.set(len(profiles))
     return ReplayResult(profiles, metrics, dead_letter_path if dead_letters.count else None,
-                        meter.finish())
+                        meter.finish(), lines, events)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from distillguard.sinks.retry import retry_sync
 from distillguard.stream.config import Settings
 
 
@@ -26,20 +27,52 @@ class TopicNames:
                    alerts=s.alerts_topic, feedback=s.feedback_topic)
 
 
+class BrokerUnavailable(RuntimeError):
+    """No Kafka broker answered within the bootstrap timeout; the message says what to check."""
+
+
+@contextlib.contextmanager
+def _quiet_kafka_logs() -> Iterator[None]:
+    """kafka-python logs every failed connection attempt; one clear error says it better."""
+    logger = logging.getLogger("kafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def admin_client(broker: str, timeout_s: float = 30.0):
+    """A connected KafkaAdminClient, or BrokerUnavailable after at most `timeout_s`."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    with _quiet_kafka_logs():
+        try:
+            return KafkaAdminClient(bootstrap_servers=broker.split(","),
+                                    client_id="distillguard-admin",
+                                    bootstrap_timeout_ms=max(1, int(timeout_s * 1000)))
+        except (KafkaConnectionError, KafkaTimeoutError, OSError):
+            raise BrokerUnavailable(
+                f"no Kafka broker answered at {broker} within {timeout_s:g} s: is Kafka running "
+                "there? (set --broker or DISTILLGUARD_BROKER; the wait is "
+                "DISTILLGUARD_KAFKA_BOOTSTRAP_TIMEOUT_S)") from None
+
+
+def wait_for_broker(broker: str, timeout_s: float) -> None:
+    """Return once a broker answers; BrokerUnavailable after `timeout_s`."""
+    admin_client(broker, timeout_s).close()
+
+
 def ensure_topics(broker: str, names: list[str], partitions: int, replication: int = 1,
                   timeout_s: float = 60.0) -> dict[str, int]:
     """Create missing topics with `partitions` partitions; return every topic's partition count."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
 
     deadline = time.monotonic() + timeout_s
-    try:
-        admin = retry_sync(lambda: KafkaAdminClient(bootstrap_servers=broker.split(","),
-                                                    client_id="distillguard-admin"),
-                           what=f"connecting to Kafka at {broker}", timeout_s=timeout_s,
-                           retry_on=(KafkaConnectionError, KafkaTimeoutError, OSError))
-    except (KafkaConnectionError, KafkaTimeoutError, OSError):
-        raise RuntimeError(f"no Kafka broker reachable at {broker}") from None
+    admin = admin_client(broker, timeout_s)
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from distillguard.sinks.database import create_engine
 from distillguard.stream.api.deps import ApiContext
 from distillguard.stream.api.limits import BodyLimit
 from distillguard.stream.api.metrics import ApiMetrics, MetricsMiddleware
@@ -33,7 +34,7 @@ def create_app(database_url: str, *, broker: str | None = None, feedback_topic: 
     for the feedback topic if the API has to create it (as many as the worker's input).
     `database_url` should be a login of the least-privilege role `distillguard_api`
     (migrations/versions/0005): the API writes only the triage tables."""
-    engine = sa.create_engine(database_url, pool_pre_ping=True)
+    engine = create_engine(database_url, pool_pre_ping=True)
     metrics = ApiMetrics()
     publisher = Publisher(engine, metrics, broker, feedback_topic, decisions_topic, partitions)
 

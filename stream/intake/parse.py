@@ -15,6 +15,7 @@ import msgspec
 from distillguard.models.event import Event
 from distillguard.models.timestamps import TimestampError, to_epoch_seconds
 from distillguard.stream.intake.adapters import adapt
+from distillguard.stream.intake.guard import TOO_DEEP_MESSAGE, classify_decode_error
 
 MAX_EVENT_BYTES = 1024 * 1024
 MAX_FUTURE_SECONDS = 24 * 3600
@@ -29,6 +30,15 @@ class Reason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_LARGE = "too_large"
+    # hardening (issue 10): what exactly was wrong with bytes that are not JSON, and an event
+    # whose scoring failed (a bug: the event is kept with the error instead of stopping the stream)
+    TRUNCATED = "truncated"
+    TRAILING_DATA = "trailing_data"
+    INVALID_UTF8 = "invalid_utf8"
+    COMPRESSED = "compressed"
+    TOO_DEEP = "too_deep"
+    EMPTY = "empty"
+    SCORING_ERROR = "scoring_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +58,18 @@ def _classify(err: msgspec.ValidationError) -> Reason:
         return Reason.MISSING_FIELD
     if text.startswith("Expected `object`") and "- at `$" not in text:
         return Reason.NOT_AN_OBJECT
-    if _RANGE_WORDS.search(text.split(" - at ")[0]):
+    if _RANGE_WORDS.search(text.split(" - at ")[0]) or "out of range" in text:
         return Reason.OUT_OF_RANGE
     return Reason.WRONG_TYPE
+
+
+def _undecodable(raw: bytes, err: msgspec.DecodeError) -> DeadLetter:
+    reason, message = classify_decode_error(raw, err)
+    return DeadLetter(Reason(reason), message)
+
+
+# What an adapter can raise on a value of a type it did not expect (it maps untrusted dicts).
+_ADAPTER_ERRORS = (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError)
 
 
 def _decode(raw: bytes) -> Event | DeadLetter:
@@ -59,10 +78,25 @@ def _decode(raw: bytes) -> Event | DeadLetter:
     except msgspec.ValidationError as typed_err:
         first_error = typed_err
     except msgspec.DecodeError as err:
-        return DeadLetter(Reason.INVALID_JSON, f"invalid JSON: {err}")
-    # Not a contract event as it stands: maybe another producer's shape an adapter knows.
-    obj = _any_decoder.decode(raw)
-    adapted = adapt(obj) if isinstance(obj, dict) else None
+        return _undecodable(raw, err)
+    except RecursionError:
+        return DeadLetter(Reason.TOO_DEEP, TOO_DEEP_MESSAGE)
+    # Not a contract event as it stands. The typed decode stops at the first invalid field, so
+    # the bytes may still be cut off or followed by more: the generic decode finds that out;
+    # then maybe another producer's shape an adapter knows.
+    try:
+        obj = _any_decoder.decode(raw)
+    except msgspec.DecodeError as err:
+        return _undecodable(raw, err)
+    except msgspec.ValidationError:  # well-formed JSON with a number no type holds (1e999)
+        obj = None
+    except RecursionError:
+        return DeadLetter(Reason.TOO_DEEP, TOO_DEEP_MESSAGE)
+    try:
+        adapted = adapt(obj) if isinstance(obj, dict) else None
+    except _ADAPTER_ERRORS as err:
+        return DeadLetter(Reason.WRONG_TYPE, f"while adapting another producer's format: "
+                                             f"{type(err).__name__}: {str(err)[:200]}")
     if adapted is None:
         return DeadLetter(_classify(first_error), str(first_error))
     try:
@@ -110,6 +144,10 @@ def parse_event(raw: bytes, now: float) -> Event | DeadLetter:
         )
     except TimestampError as err:
         return DeadLetter(Reason.BAD_TIMESTAMP, str(err))
+    except (ValueError, OverflowError) as err:  # e.g. year 0 or 10000 once the offset applies
+        return DeadLetter(Reason.BAD_TIMESTAMP, f"timestamp out of range: {err}")
+    if event.ts < 0 or (event.created_ts is not None and event.created_ts < 0):
+        return DeadLetter(Reason.BAD_TIMESTAMP, "timestamp before 1970-01-01T00:00:00Z")
     if event.ts > now + MAX_FUTURE_SECONDS:
         return DeadLetter(
             Reason.FUTURE_TIMESTAMP,
