@@ -14,7 +14,6 @@ from enum import StrEnum
 import msgspec
 from distillguard.models.event import Event
 from distillguard.models.timestamps import TimestampError, to_epoch_seconds
-from distillguard.stream.intake.adapters import adapt
 
 MAX_EVENT_BYTES = 1024 * 1024
 MAX_FUTURE_SECONDS = 24 * 3600
@@ -29,6 +28,8 @@ class Reason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_LARGE = "too_large"
+    WRONG_FORMAT = "wrong_format"         # does not fit the input's declared format
+    MISSING_ACCOUNT = "missing_account"   # a span with none of the configured account attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,6 @@ class DeadLetter:
 
 
 _typed_decoder = msgspec.json.Decoder(Event)
-_any_decoder = msgspec.json.Decoder()
 _RANGE_WORDS = re.compile(r"(>=|<=|>|<|length|match pattern)")
 
 
@@ -56,19 +56,18 @@ def _classify(err: msgspec.ValidationError) -> Reason:
 def _decode(raw: bytes) -> Event | DeadLetter:
     try:
         return _typed_decoder.decode(raw)
-    except msgspec.ValidationError as typed_err:
-        first_error = typed_err
+    except msgspec.ValidationError as err:
+        return DeadLetter(_classify(err), str(err))
     except msgspec.DecodeError as err:
         return DeadLetter(Reason.INVALID_JSON, f"invalid JSON: {err}")
-    # Not a contract event as it stands: maybe another producer's shape an adapter knows.
-    obj = _any_decoder.decode(raw)
-    adapted = adapt(obj) if isinstance(obj, dict) else None
-    if adapted is None:
-        return DeadLetter(_classify(first_error), str(first_error))
+
+
+def convert_record(record: dict, origin: str) -> Event | DeadLetter:
+    """A contract-shaped dict made by a format decoder (stream/intake/formats.py) -> Event."""
     try:
-        return msgspec.convert(adapted, Event)
+        return msgspec.convert(record, Event)
     except msgspec.ValidationError as err:
-        return DeadLetter(_classify(err), f"after adapting: {err}")
+        return DeadLetter(_classify(err), f"{origin}: {err}")
 
 
 _created_cache: dict[str | int, float] = {}
@@ -101,7 +100,11 @@ def parse_event(raw: bytes, now: float) -> Event | DeadLetter:
     result = _decode(raw)
     if isinstance(result, DeadLetter):
         return result
-    event = result
+    return check_event(result, now)
+
+
+def check_event(event: Event, now: float) -> Event | DeadLetter:
+    """The checks a type cannot express: timestamp format, not in the future, IP address."""
     try:
         event.ts = to_epoch_seconds(event.timestamp)
         event.created_ts = (
