@@ -25,6 +25,9 @@ class Metrics:
         self.dead_lettered = Counter("distillguard_events_dead_lettered",
                                      "Invalid events sent to the dead-letter destination.",
                                      ["reason"], registry=r)
+        self.skipped = Counter("distillguard_spans_skipped",
+                               "Spans of trace inputs that are not model calls (or repeat one).",
+                               ["reason"], registry=r)
         self.latency = Histogram("distillguard_processing_latency_seconds",
                                  "Time to validate and score one event.",
                                  buckets=LATENCY_BUCKETS, registry=r)

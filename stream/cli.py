@@ -48,6 +48,34 @@ def run(no_sink, **opts) -> None:
     run_worker(settings)
 
 
+def _format_options(fn):
+    """--format and --account-attribute, shared by `score` and `ingest`."""
+    fn = click.option("--account-attribute", "account_attributes", multiple=True,
+                      help="Span/resource attribute naming the account; repeatable, first present "
+                           "wins [DISTILLGUARD_ACCOUNT_ATTRIBUTES, comma-separated].")(fn)
+    return click.option("--format", "fmt", default=None,
+                        type=click.Choice(["contract", "otlp-json", "otlp-proto", "zipkin-json",
+                                           "litellm", "auto"]),
+                        help="Declared input format [DISTILLGUARD_INPUT_FORMAT; default contract].")(fn)
+
+
+def _declared_format(fmt: str | None, account_attributes: tuple[str, ...]):
+    from distillguard.stream.intake.formats import account_attribute_list, parse_format
+
+    s = _settings()
+    return (parse_format(fmt or s.input_format),
+            account_attribute_list(account_attributes or s.account_attributes))
+
+
+def _skipped_summary(metrics) -> str:
+    value = metrics.registry.get_sample_value
+    skipped = {r: value("distillguard_spans_skipped_total", {"reason": r}) or 0
+               for r in ("not_genai", "not_model_call", "duplicate_span")}
+    if not any(skipped.values()):
+        return ""
+    return "; skipped spans: " + ", ".join(f"{n:.0f} {r}" for r, n in skipped.items() if n)
+
+
 @main.command()
 @click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -55,15 +83,20 @@ def run(no_sink, **opts) -> None:
 @click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path),
               help="Dead-letter file [default: EVENTS.dlq.jsonl beside the input].")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
-    """Replay a JSONL file of contract events through the engine; one CSV row per account."""
+@_format_options
+def score(events: Path, out: Path, dlq: Path | None, quiet: bool, fmt: str,
+          account_attributes: tuple[str, ...]) -> None:
+    """Replay a file of events (JSONL, or the declared --format) through the engine; one CSV row
+    per account."""
     from distillguard.sinks.base import ListSink
     from distillguard.sinks.files import write_scores_csv
     from distillguard.stream.intake import Reason
     from distillguard.stream.replay import dead_letter_path_for, replay_file
 
+    fmt_, accounts = _declared_format(fmt, account_attributes)
     dlq = dlq or dead_letter_path_for(events, out.resolve().parent)
-    result = replay_file(events, ListSink(), dlq, _engine_config(), progress=not quiet)
+    result = replay_file(events, ListSink(), dlq, _engine_config(), progress=not quiet, fmt=fmt_,
+                         account_attributes=accounts)
     write_scores_csv(out, list(result.profiles.values()))
     value = result.metrics.registry.get_sample_value
     bad = sum(value("distillguard_events_dead_lettered_total", {"reason": r.value}) or 0
@@ -74,6 +107,7 @@ def score(events: Path, out: Path, dlq: Path | None, quiet: bool) -> None:
                f"({consumed / result.seconds:,.0f} events/s); "
                f"{value('distillguard_events_duplicate_total'):.0f} duplicates, {bad:.0f} dead letters"
                + (f" -> {result.dead_letter_path}" if result.dead_letter_path else "")
+               + _skipped_summary(result.metrics)
                + f"; wrote {out}", err=True)
 
 
@@ -219,8 +253,9 @@ def _token_engine(database_url):
 @token.command("create")
 @click.option("--name", required=True, help="Who holds it, e.g. billing-2026 or bouncer-edge-1.")
 @click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(["risk:read", "triage", "decisions:read", "admin"]),
-              help="risk:read (billing), triage (SecOps), decisions:read (bouncers), admin.")
+              type=click.Choice(["risk:read", "triage", "decisions:read", "ingest", "admin"]),
+              help="risk:read (billing), triage (SecOps), decisions:read (bouncers), "
+                   "ingest (OTLP producers), admin.")
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
 def token_create(name, scopes, database_url) -> None:
     """Create a token and print it once: it cannot be shown again."""

@@ -12,7 +12,8 @@ from distillguard.models.event import Event
 from distillguard.models.outcomes import Alert, Outcome, RiskUpdate
 from distillguard.sinks.base import Sink
 from distillguard.sinks.metrics import Metrics
-from distillguard.stream.intake import DeadLetter, Reason, parse_event
+from distillguard.stream.intake import DeadLetter, Format, Reason, decode_message, parse_event
+from distillguard.stream.intake.genai import DEFAULT_ACCOUNT_ATTRIBUTES
 
 # Where an event came from: topic/partition/offset (a dict), or (file, line) - a tuple, because
 # building a dict per line costs more than validating some events.
@@ -34,8 +35,11 @@ class DeadLetterRecord:
 class Pipeline:
     def __init__(self, engine: Engine, metrics: Metrics,
                  dead_letters: Sink[DeadLetterRecord], outputs: Sink[RiskUpdate | Alert],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fmt: Format = Format.CONTRACT,
+                 account_attributes: tuple[str, ...] = DEFAULT_ACCOUNT_ATTRIBUTES) -> None:
         self.engine = engine
+        self.format = fmt
+        self.account_attributes = account_attributes
         self.metrics = metrics
         self.dead_letters = dead_letters
         self.outputs = outputs
@@ -43,6 +47,8 @@ class Pipeline:
         self._handled = 0
         for reason in Reason:  # every label exists from the start, so rates begin at zero
             metrics.dead_lettered.labels(reason=reason.value)
+        for skip in ("not_genai", "not_model_call", "duplicate_span"):
+            metrics.skipped.labels(reason=skip)
 
     def parse(self, raw: bytes, source: Source) -> Event | None:
         """Validate; invalid events go to the dead letters and None is returned."""
@@ -54,6 +60,24 @@ class Pipeline:
             self.dead_letters.add(DeadLetterRecord(raw, result.reason.value, result.error, where))
             return None
         return result
+
+    def parse_all(self, raw: bytes, source: Source, fmt: Format | None = None) -> list[Event]:
+        """Every request in one message of the declared format (an OTLP batch, a JSON array, an
+        ndjson body); dead letters are recorded, skipped spans counted."""
+        fmt = fmt or self.format
+        if fmt is Format.CONTRACT:
+            event = self.parse(raw, source)
+            return [event] if event is not None else []
+        self.metrics.consumed.inc()
+        decoded = decode_message(raw, fmt, self.clock(), self.account_attributes)
+        for reason, n in decoded.skipped.items():
+            self.metrics.skipped.labels(reason=reason).inc(n)
+        if decoded.dead:
+            where = source if isinstance(source, dict) else {"file": source[0], "line": source[1]}
+            for dead in decoded.dead:
+                self.metrics.dead_lettered.labels(reason=dead.reason.value).inc()
+                self.dead_letters.add(DeadLetterRecord(raw, dead.reason.value, dead.error, where))
+        return decoded.events
 
     def score(self, event: Event) -> Outcome:
         """Fold a valid event into its account's profile and emit what the engine decides."""
@@ -79,6 +103,9 @@ class Pipeline:
 
     def handle(self, raw: bytes, source: Source) -> Outcome | None:
         """parse + score; None for a dead letter. Every LATENCY_SAMPLE-th event is timed."""
+        if self.format is not Format.CONTRACT:
+            outcomes = [self.score(event) for event in self.parse_all(raw, source)]
+            return outcomes[-1] if outcomes else None
         self._handled += 1
         if self._handled % LATENCY_SAMPLE:
             event = self.parse(raw, source)

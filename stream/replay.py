@@ -11,6 +11,8 @@ from distillguard.models.profile import AccountProfile
 from distillguard.sinks.base import BatchingSink
 from distillguard.sinks.files import DeadLetterFile
 from distillguard.sinks.metrics import Metrics
+from distillguard.stream.intake import Format
+from distillguard.stream.intake.genai import DEFAULT_ACCOUNT_ATTRIBUTES
 from distillguard.stream.pipeline import Pipeline
 from distillguard.stream.progress import Progress
 
@@ -37,17 +39,34 @@ def count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
+def is_binary_message(fmt: Format, fh) -> bool:
+    """otlp-proto, or `auto` on a file that does not start like JSON."""
+    if fmt is Format.OTLP_PROTO:
+        return True
+    if fmt is not Format.AUTO:
+        return False
+    head = fh.peek(64)[:64].lstrip() if hasattr(fh, "peek") else b"{"
+    return bool(head) and head[:1] not in (b"{", b"[")
+
+
 def replay_file(path: Path, outputs: BatchingSink, dead_letter_path: Path,
-                config: EngineConfig | None = None, progress: bool = True) -> ReplayResult:
+                config: EngineConfig | None = None, progress: bool = True,
+                fmt: Format = Format.CONTRACT,
+                account_attributes: tuple[str, ...] = DEFAULT_ACCOUNT_ATTRIBUTES) -> ReplayResult:
     profiles: dict[str, AccountProfile] = {}
     metrics = Metrics()
     dead_letters = DeadLetterFile(dead_letter_path)
-    pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs)
+    pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs, fmt=fmt,
+                        account_attributes=account_attributes)
     meter = Progress(f"scoring {path.name}", total=count_lines(path) if progress else None,
                      enabled=progress)
     name = str(path)
     handle, advance = pipeline.handle, meter.advance
     with path.open("rb") as fh:
+        if is_binary_message(fmt, fh):  # protobuf has no lines: the file is one message
+            advance()
+            handle(fh.read(), (name, 1))
+            fh.seek(0, os.SEEK_END)
         for line_no, line in enumerate(fh, start=1):
             raw = line.rstrip(b"\r\n")
             advance()

@@ -56,6 +56,26 @@ def parse_format(text: str) -> Format:
         raise ValueError(f"unknown format {text!r}; known: {', '.join(f.value for f in Format)}") from None
 
 
+def account_attribute_list(text: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """DISTILLGUARD_ACCOUNT_ATTRIBUTES / --account-attribute; empty means the defaults."""
+    names = text.split(",") if isinstance(text, str) else (text or ())
+    names = tuple(n.strip() for n in names if n.strip())
+    return names or DEFAULT_ACCOUNT_ATTRIBUTES
+
+
+def input_formats(input_topic: str, input_format: str, extra_inputs: str) -> dict[str, Format]:
+    """Topic -> declared format, from DISTILLGUARD_INPUT_FORMAT and DISTILLGUARD_EXTRA_INPUTS."""
+    formats = {input_topic: parse_format(input_format)}
+    for item in (i.strip() for i in extra_inputs.split(",") if i.strip()):
+        topic, sep, fmt = item.partition("=")
+        if not sep or not topic.strip():
+            raise ValueError(f"DISTILLGUARD_EXTRA_INPUTS: {item!r} is not topic=format")
+        formats[topic.strip()] = parse_format(fmt.strip())
+    if Format.AUTO in formats.values():
+        raise ValueError("format auto is for files; declare each topic's format")
+    return formats
+
+
 def _documents(raw: bytes) -> list[Any]:
     """One JSON document, or an ndjson body (one document per non-blank line)."""
     try:
@@ -163,4 +183,5 @@ def _add(out: Decoded, result: Event | DeadLetter, now: float) -> None:
     (out.events if isinstance(result, Event) else out.dead).append(result)
 
 
-__all__ = ["MAX_EVENT_BYTES", "Decoded", "Format", "decode_message", "parse_format", "sniff"]
+__all__ = ["MAX_EVENT_BYTES", "Decoded", "Format", "account_attribute_list", "decode_message",
+           "input_formats", "parse_format", "sniff"]
