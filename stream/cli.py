@@ -239,6 +239,29 @@ def api(host, port, database_url, broker, no_kafka) -> None:
                 proxy_headers=False, server_header=False)
 
 
+@main.command()
+@click.option("--host", help="Address to listen on [DISTILLGUARD_INGEST_HOST].")
+@click.option("--port", type=int, help="Port [DISTILLGUARD_INGEST_PORT; 4318].")
+@click.option("--broker", help="Kafka bootstrap servers [DISTILLGUARD_BROKER].")
+@click.option("--input-topic", help="Topic to produce events to [DISTILLGUARD_INPUT_TOPIC].")
+@click.option("--database-url", help="Store holding the tokens [DISTILLGUARD_DATABASE_URL].")
+@click.option("--account-attribute", "account_attributes", multiple=True,
+              help="Span/resource attribute naming the account; repeatable, first present wins "
+                   "[DISTILLGUARD_ACCOUNT_ATTRIBUTES, comma-separated].")
+def ingest(host, port, broker, input_topic, database_url, account_attributes) -> None:
+    """OTLP/HTTP receiver: POST /v1/traces (protobuf or JSON) -> contract events on Kafka."""
+    import logging
+
+    from distillguard.stream.ingest.server import serve
+    from distillguard.stream.intake.formats import account_attribute_list
+
+    s = _settings(ingest_host=host, ingest_port=port, broker=broker, input_topic=input_topic,
+                  database_url=database_url)
+    logging.basicConfig(level=s.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(s, account_attribute_list(account_attributes or s.account_attributes))
+
+
 @main.group()
 def token() -> None:
     """API bearer tokens (stored as SHA-256 hashes only)."""
