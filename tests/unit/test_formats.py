@@ -113,7 +113,7 @@ def test_sniffing(payload, fmt):
 
 def test_settings_parsing():
     assert parse_format("otlp-proto") is Format.OTLP_PROTO
-    with pytest.raises(ValueError, match="unknown format 'otlp'.*otlp-json"):
+    with pytest.raises(ValueError, match=r"unknown format 'otlp'.*otlp-json"):
         parse_format("otlp")
     assert input_formats("in", "contract", " spans=otlp-proto, logs=litellm ") == {
         "in": Format.CONTRACT, "spans": Format.OTLP_PROTO, "logs": Format.LITELLM}

@@ -1,6 +1,5 @@
-"""The contract's validation: every bad-input kind gets its own reason; other formats: tests/unit/test_formats.py."""
+"""The contract's validation: every bad-input kind gets its own reason (formats: test_formats.py)."""
 
-import json
 import time
 
 import pytest
