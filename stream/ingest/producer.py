@@ -27,10 +27,13 @@ class EventProducer:
         self.topic = topic
         self.max_pending = max_pending
         self.pending = 0
-        self._producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5,
-                                          enable_idempotence=True)
+        self.broker = broker
+        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
+        """Inside the event loop: aiokafka binds its producer to the running loop."""
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.broker, acks="all", linger_ms=5,
+                                          enable_idempotence=True)
         await self._producer.start()
 
     async def stop(self) -> None:

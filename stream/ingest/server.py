@@ -56,11 +56,10 @@ def _answer(status: int, text: str, retry_after: int | None = None) -> web.Respo
 
 
 def _body(raw: bytes, encoding: str, limit: int) -> bytes:
-    if encoding == "gzip":
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        raw = d.decompress(raw, limit + 1)
-    elif encoding not in ("", "identity"):
+    if encoding not in ("", "identity", "gzip"):
         raise ValueError(f"Content-Encoding {encoding!r} is not supported (gzip or none)")
+    if encoding == "gzip" and raw[:2] == b"\x1f\x8b":  # aiohttp may have inflated it already
+        raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit + 1)
     if len(raw) > limit:
         raise OverflowError
     return raw
@@ -156,7 +155,7 @@ def serve(settings, account_attributes: tuple[str, ...]) -> None:
         tokens.close()
 
     app.cleanup_ctx.append(lifecycle)
-    # Decompression is ours (bounded by ingest_max_body_bytes), not aiohttp's.
-    web.run_app(app, host=settings.ingest_host, port=settings.ingest_port,
-                handler_args={"auto_decompress": False}, print=None,
+    # Decompression is bounded by ingest_max_body_bytes: client_max_size applies to what
+    # request.read() returns, and _body() caps what it inflates itself.
+    web.run_app(app, host=settings.ingest_host, port=settings.ingest_port, print=None,
                 access_log=None)
