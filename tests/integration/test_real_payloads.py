@@ -109,3 +109,51 @@ def test_real_payload_scores_one_event_per_request(path: Path, tmp_path: Path):
         assert accounts == {"customer-chatbot"}
     else:
         assert accounts and accounts <= attribute_values(path, LITELLM_ACCOUNTS.split(",")), accounts
+
+
+KAFKA_CASES = ("otel/openai_v2_2.4b0.otlp.pb", "litellm/proxy_otel_v2.otlp.perspan.jsonl")
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.skipif(not all((PAYLOADS / c).exists() for c in KAFKA_CASES), reason="no captures")
+def test_collector_kafka_encodings_through_a_running_worker(kafka_broker, postgres_url, tmp_path):
+    """What a Collector's kafka exporter sends: one `otlp_proto` batch per message on the input
+    topic (DISTILLGUARD_INPUT_FORMAT) and `otlp_json` per-span messages on an extra input topic
+    (DISTILLGUARD_EXTRA_INPUTS), unkeyed, as the exporter does not key by account."""
+    import uuid
+
+    from kafka import KafkaProducer
+
+    from tests.integration.test_kafka_e2e import wait_sql
+    from tests.integration.worker_proc import WorkerProcess
+
+    spans_topic = f"e2e-{uuid.uuid4().hex[:8]}-otel-spans"
+    names = "litellm.metadata.user_api_key_org_id,litellm.metadata.user_api_key_user_id,service.name"
+    worker = WorkerProcess(kafka_broker, postgres_url, tmp_path, score_every="1",
+                           input_format="otlp-proto", extra_inputs=f"{spans_topic}=otlp-json",
+                           account_attributes=names)
+    worker.start()
+    try:
+        pb, perspan = (PAYLOADS / c for c in KAFKA_CASES)
+        producer = KafkaProducer(bootstrap_servers=kafka_broker, acks="all")
+        producer.send(worker.input_topic, value=pb.read_bytes())
+        lines = [line for line in perspan.read_bytes().splitlines() if line.strip()]
+        for line in lines:
+            producer.send(spans_topic, value=line)
+        producer.flush()
+        producer.close()
+        expected = len(requests_in(pb)) + len(requests_in(perspan))
+        m = worker.wait_for(lambda m: m["distillguard_events_consumed_total"] >= 1 + len(lines)
+                            and m["distillguard_events_scored_total"] >= expected,
+                            what="every model call scored")
+        assert m["distillguard_events_scored_total"] == expected
+        assert sum(v for k, v in m.items() if k.startswith("distillguard_events_dead_lettered_total")) == 0
+        not_genai = len(lines) - len(requests_in(perspan))  # one span per line
+        assert m["distillguard_spans_skipped_total{reason=not_genai}"] == not_genai
+        accounts = attribute_values(perspan, names.split(",")[:2]) | {"customer-chatbot"}
+        rows = wait_sql(postgres_url, "SELECT account_id, seq FROM account_risk",
+                        lambda r: sum(x.seq for x in r) == expected)
+        assert {r.account_id for r in rows} <= accounts and len(rows) >= 2
+    finally:
+        worker.stop()
