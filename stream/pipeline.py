@@ -13,6 +13,7 @@ from distillguard.models.outcomes import Alert, Outcome, RiskUpdate
 from distillguard.sinks.base import Sink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.intake import DeadLetter, Format, Reason, decode_message, parse_event
+from distillguard.stream.intake.formats import with_format_hint
 from distillguard.stream.intake.genai import DEFAULT_ACCOUNT_ATTRIBUTES
 
 # Where an event came from: topic/partition/offset (a dict), or (file, line) - a tuple, because
@@ -55,6 +56,7 @@ class Pipeline:
         self.metrics.consumed.inc()
         result = parse_event(raw, now=self.clock())
         if isinstance(result, DeadLetter):
+            result = with_format_hint(raw, result)
             self.metrics.dead_lettered.labels(reason=result.reason.value).inc()
             where = source if isinstance(source, dict) else {"file": source[0], "line": source[1]}
             self.dead_letters.add(DeadLetterRecord(raw, result.reason.value, result.error, where))

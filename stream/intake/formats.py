@@ -107,6 +107,23 @@ def sniff(raw: bytes) -> Format:
     return Format.CONTRACT
 
 
+def with_format_hint(raw: bytes, dead: DeadLetter) -> DeadLetter:
+    """A contract dead letter of a payload that looks like another format says so, instead of
+    only "missing event_id" for an OTLP envelope. Only on the failure path."""
+    if dead.reason not in (Reason.MISSING_FIELD, Reason.NOT_AN_OBJECT, Reason.INVALID_JSON):
+        return dead
+    looks = sniff(raw)
+    if looks is Format.CONTRACT:
+        return dead
+    if looks is Format.OTLP_PROTO:  # not JSON at all: say protobuf only if it parses as OTLP
+        try:
+            spans_from_otlp_proto(raw)
+        except SpanFormatError:
+            return dead
+    return DeadLetter(dead.reason, f"{dead.error}; the payload looks like {looks}: declare the "
+                                   "input's format (--format, DISTILLGUARD_INPUT_FORMAT)")
+
+
 def decode_message(raw: bytes, fmt: Format, now: float,
                    account_attributes: tuple[str, ...] = DEFAULT_ACCOUNT_ATTRIBUTES) -> Decoded:
     """Events, skipped spans and dead letters of one message declared as `fmt`."""
@@ -119,7 +136,7 @@ def decode_message(raw: bytes, fmt: Format, now: float,
         several = ((result.reason is Reason.NOT_AN_OBJECT and raw.lstrip()[:1] == b"[")
                    or (result.reason is Reason.INVALID_JSON and b"\n" in raw.strip()))
         if not several:  # one object: the contract's own verdict
-            return Decoded(dead=[result])
+            return Decoded(dead=[with_format_hint(raw, result)])
         return _records(raw, now, "contract", _elements)
     if len(raw) > MAX_MESSAGE_BYTES:
         return Decoded(dead=[DeadLetter(Reason.TOO_LARGE,
@@ -184,4 +201,4 @@ def _add(out: Decoded, result: Event | DeadLetter, now: float) -> None:
 
 
 __all__ = ["MAX_EVENT_BYTES", "Decoded", "Format", "account_attribute_list", "decode_message",
-           "input_formats", "parse_format", "sniff"]
+           "input_formats", "parse_format", "sniff", "with_format_hint"]

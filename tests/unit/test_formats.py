@@ -36,6 +36,11 @@ def test_contract_no_longer_falls_back_to_adapters():
     """A LiteLLM payload on a contract input is a contract dead letter, not silently adapted."""
     decoded = decode_message(raw(SLP), Format.CONTRACT, NOW)
     assert not decoded.events and decoded.dead[0].reason is Reason.MISSING_FIELD
+    assert "looks like litellm" in decoded.dead[0].error  # and says what to declare
+    otlp = decode_message(raw(ENVELOPE), Format.CONTRACT, NOW).dead[0]
+    assert "looks like otlp-json" in otlp.error and "DISTILLGUARD_INPUT_FORMAT" in otlp.error
+    for plain in (b'{"event_id": "x"}', b"garbage", b"{not json"):
+        assert "looks like" not in decode_message(plain, Format.CONTRACT, NOW).dead[0].error
 
 
 def test_contract_array_and_ndjson_hold_several_requests():
