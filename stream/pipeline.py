@@ -70,9 +70,24 @@ class Pipeline:
         ndjson body); dead letters are recorded, skipped spans counted."""
         fmt = fmt or self.format
         if fmt is Format.CONTRACT:
-            event = self.parse(raw, source)
-            return [event] if event is not None else []
+            event = self._parse_contract(raw, source)
+            return [] if event is None else event if event.__class__ is list else [event]
         self.metrics.consumed.inc()
+        return self._decode(raw, source, fmt)
+
+    def _parse_contract(self, raw: bytes, source: Source) -> Event | list[Event] | None:
+        """The fast path; only a failed single-event decode looks for an array or ndjson body."""
+        result = parse_event(raw, now=self.clock())
+        if result.__class__ is not DeadLetter:
+            self.metrics.consumed.inc()
+            return result
+        if ((result.reason is Reason.NOT_AN_OBJECT and raw.lstrip()[:1] == b"[")
+                or (result.reason is Reason.INVALID_JSON and b"\n" in raw.strip())):
+            self.metrics.consumed.inc()
+            return self._decode(raw, source, Format.CONTRACT)
+        return self.parse(raw, source)  # records the dead letter, with its format hint
+
+    def _decode(self, raw: bytes, source: Source, fmt: Format) -> list[Event]:
         decoded = decode_message(raw, fmt, self.clock(), self.account_attributes)
         for reason, n in decoded.skipped.items():
             self.metrics.skipped.labels(reason=reason).inc(n)
@@ -107,17 +122,23 @@ class Pipeline:
 
     def handle_many(self, raw: bytes, source: Source) -> Outcome | None:
         """parse_all + score each: for declared formats other than the contract."""
-        outcomes = [self.score(event) for event in self.parse_all(raw, source)]
+        return self._score_all(self.parse_all(raw, source))
+
+    def _score_all(self, events: list[Event]) -> Outcome | None:
+        outcomes = [self.score(event) for event in events]
         return outcomes[-1] if outcomes else None
 
     def handle(self, raw: bytes, source: Source) -> Outcome | None:
         """parse + score; None for a dead letter. Every LATENCY_SAMPLE-th event is timed."""
         self._handled += 1
         if self._handled % LATENCY_SAMPLE:
-            event = self.parse(raw, source)
-            return self.score(event) if event is not None else None
+            event = self._parse_contract(raw, source)
+            if event is None:
+                return None
+            return self.score(event) if event.__class__ is not list else self._score_all(event)
         started = time.perf_counter()
-        event = self.parse(raw, source)
-        outcome = self.score(event) if event is not None else None
+        event = self._parse_contract(raw, source)
+        outcome = (None if event is None else self.score(event) if event.__class__ is not list
+                   else self._score_all(event))
         self.metrics.latency.observe(time.perf_counter() - started)
         return outcome

@@ -135,3 +135,21 @@ def test_oversized_batch_is_a_dead_letter_naming_the_format():
     big = json.dumps({"resourceSpans": [], "pad": "x" * (17 * 1024 * 1024)}).encode()
     dead = decode_message(big, Format.OTLP_JSON, NOW).dead
     assert dead[0].reason is Reason.TOO_LARGE and "otlp-json" in dead[0].error
+
+
+def test_pipeline_scores_a_contract_array_line_as_several_events():
+    from distillguard.models.engine import Engine
+    from distillguard.sinks.base import ListSink
+    from distillguard.sinks.metrics import Metrics
+    from distillguard.stream.pipeline import Pipeline
+
+    metrics, dead = Metrics(), ListSink()
+    pipe = Pipeline(Engine({}), metrics, dead, ListSink())
+    pipe.handle(raw([event("p"), event("q")]), ("f.jsonl", 1))
+    pipe.handle(raw(event("r")), ("f.jsonl", 2))
+    pipe.handle(b"[1]", ("f.jsonl", 3))
+    assert pipe.parse_all(raw([event("s")]), {"topic": "t"}) and pipe.parse_all(b"{x", {}) == []
+    value = metrics.registry.get_sample_value
+    assert value("distillguard_events_scored_total") == 3
+    assert value("distillguard_events_consumed_total") == 5
+    assert [d.reason for d in dead.items] == ["not_an_object", "invalid_json"]
