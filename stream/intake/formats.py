@@ -137,7 +137,10 @@ def decode_message(raw: bytes, fmt: Format, now: float,
                    or (result.reason is Reason.INVALID_JSON and b"\n" in raw.strip()))
         if not several:  # one object: the contract's own verdict
             return Decoded(dead=[with_format_hint(raw, result)])
-        return _records(raw, now, "contract", _elements)
+        decoded = _records(raw, now, "contract", _elements)
+        if not decoded.events and all(d.reason is Reason.NOT_AN_OBJECT for d in decoded.dead):
+            return Decoded(dead=[result])  # `[1, 2]` is one message that is not an event
+        return decoded
     if len(raw) > MAX_MESSAGE_BYTES:
         return Decoded(dead=[DeadLetter(Reason.TOO_LARGE,
                                         f"{fmt}: message is {len(raw)} bytes, limit {MAX_MESSAGE_BYTES}")])

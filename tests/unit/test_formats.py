@@ -51,6 +51,8 @@ def test_contract_array_and_ndjson_hold_several_requests():
     assert decoded.dead and decoded.dead[0].reason is Reason.INVALID_JSON  # the body is one unit
     decoded = decode_message(b"\n".join(raw(e) for e in (a, b, c)), Format.CONTRACT, NOW)
     assert [e.account_id for e in decoded.events] == ["x", "y", "z"]
+    assert [d.reason for d in decode_message(b"[1, 2]", Format.CONTRACT, NOW).dead] == [
+        Reason.NOT_AN_OBJECT]  # the contract's example: one dead letter
     mixed = decode_message(raw([a, {"event_id": "only"}, 5]), Format.CONTRACT, NOW)
     assert len(mixed.events) == 1
     assert sorted(d.reason for d in mixed.dead) == [Reason.MISSING_FIELD, Reason.NOT_AN_OBJECT]
