@@ -38,6 +38,9 @@ class Metrics:
         self.dead_lettered = Counter("distillguard_events_dead_lettered",
                                      "Invalid events sent to the dead-letter destination.",
                                      ["reason"], registry=r)
+        self.skipped = Counter("distillguard_spans_skipped",
+                               "Spans of trace inputs that are not model calls (or repeat one).",
+                               ["reason"], registry=r)
         self.latency = Histogram("distillguard_processing_latency_seconds",
                                  "Time to validate and score one event.",
                                  buckets=LATENCY_BUCKETS, registry=r)
@@ -150,3 +153,20 @@ class ApiMetrics:
         self.transitions = Counter("distillguard_api_alert_transitions",
                                    "Alert state changes made through the API.", ["to"],
                                    registry=r)
+
+
+# --- OTLP/HTTP receiver (stream/ingest) ---------------------------------------------------------
+
+class IngestMetrics:
+    """`distillguard ingest`: its own registry, served on its own /metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.requests = Counter("distillguard_ingest_requests", "OTLP/HTTP export requests by answer.",
+                                ["code"], registry=r)
+        self.events = Counter("distillguard_ingest_events", "Contract events produced to Kafka.",
+                              registry=r)
+        self.rejected = Counter("distillguard_ingest_rejected_spans",
+                                "Model-call spans that could not become events.", ["reason"], registry=r)
+        self.skipped = Counter("distillguard_spans_skipped",
+                               "Spans that are not model calls (or repeat one).", ["reason"], registry=r)

@@ -63,6 +63,34 @@ def _require_broker(settings: Settings) -> None:
         raise click.ClickException(str(err)) from None
 
 
+def _format_options(fn):
+    """--format and --account-attribute, shared by `score` and `ingest`."""
+    fn = click.option("--account-attribute", "account_attributes", multiple=True,
+                      help="Span/resource attribute naming the account; repeatable, first present "
+                           "wins [DISTILLGUARD_ACCOUNT_ATTRIBUTES, comma-separated].")(fn)
+    return click.option("--format", "fmt", default=None,
+                        type=click.Choice(["contract", "otlp-json", "otlp-proto", "zipkin-json",
+                                           "litellm", "auto"]),
+                        help="Declared input format [DISTILLGUARD_INPUT_FORMAT; default contract].")(fn)
+
+
+def _declared_format(fmt: str | None, account_attributes: tuple[str, ...]):
+    from distillguard.stream.intake.formats import account_attribute_list, parse_format
+
+    s = _settings()
+    return (parse_format(fmt or s.input_format),
+            account_attribute_list(account_attributes or s.account_attributes))
+
+
+def _skipped_summary(metrics) -> str:
+    value = metrics.registry.get_sample_value
+    skipped = {r: value("distillguard_spans_skipped_total", {"reason": r}) or 0
+               for r in ("not_genai", "not_model_call", "duplicate_span")}
+    if not any(skipped.values()):
+        return ""
+    return "; skipped spans: " + ", ".join(f"{n:.0f} {r}" for r, n in skipped.items() if n)
+
+
 @main.command()
 @click.argument("events", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -70,8 +98,11 @@ def _require_broker(settings: Settings) -> None:
 @click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path),
               help="Dead-letter file [default: EVENTS.dlq.jsonl beside the input].")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def score(events: str, out: Path, dlq: Path | None, quiet: bool) -> None:
-    """Replay a JSONL file of contract events through the engine; one CSV row per account.
+@_format_options
+def score(events: str, out: Path, dlq: Path | None, quiet: bool, fmt: str | None,
+          account_attributes: tuple[str, ...]) -> None:
+    """Replay a file of events (JSONL, or the declared --format) through the engine; one CSV row
+    per account.
 
     EVENTS is a file (plain, gzip or zstd) or - for standard input."""
     from distillguard.sinks.base import ListSink
@@ -80,11 +111,13 @@ def score(events: str, out: Path, dlq: Path | None, quiet: bool) -> None:
     from distillguard.stream.replay import replay_file
 
     config = _engine_config()
+    fmt_, accounts = _declared_format(fmt, account_attributes)
     dlq = _score_outputs(events, out, dlq)
     if events == "-" and sys.stdin.isatty():
         click.echo("reading events from standard input (end with Ctrl-D)", err=True)
     try:
-        result = replay_file(events, ListSink(), dlq, config, progress=not quiet)
+        result = replay_file(events, ListSink(), dlq, config, progress=not quiet, fmt=fmt_,
+                             account_attributes=accounts)
     except InputError as err:
         raise click.ClickException(f"{err}; nothing written to {out}") from None
     except OSError as err:  # the dead-letter file, e.g. the disk filled up
@@ -130,6 +163,7 @@ def _score_summary(result, out: Path) -> None:
                f"({consumed / max(result.seconds, 1e-9):,.0f} events/s); "
                f"{value('distillguard_events_duplicate_total'):.0f} duplicates, {bad:.0f} dead letters"
                + (f" -> {result.dead_letter_path}" if result.dead_letter_path else "")
+               + _skipped_summary(result.metrics)
                + f"; wrote {out}", err=True)
 
 
@@ -332,6 +366,29 @@ def policy_check(file) -> None:
     click.echo(f"policy {'from ' + path if path else '(built-in defaults)'} is valid", err=True)
 
 
+@main.command()
+@click.option("--host", help="Address to listen on [DISTILLGUARD_INGEST_HOST].")
+@click.option("--port", type=int, help="Port [DISTILLGUARD_INGEST_PORT; 4318].")
+@click.option("--broker", help="Kafka bootstrap servers [DISTILLGUARD_BROKER].")
+@click.option("--input-topic", help="Topic to produce events to [DISTILLGUARD_INPUT_TOPIC].")
+@click.option("--database-url", help="Store holding the tokens [DISTILLGUARD_DATABASE_URL].")
+@click.option("--account-attribute", "account_attributes", multiple=True,
+              help="Span/resource attribute naming the account; repeatable, first present wins "
+                   "[DISTILLGUARD_ACCOUNT_ATTRIBUTES, comma-separated].")
+def ingest(host, port, broker, input_topic, database_url, account_attributes) -> None:
+    """OTLP/HTTP receiver: POST /v1/traces (protobuf or JSON) -> contract events on Kafka."""
+    import logging
+
+    from distillguard.stream.ingest.server import serve
+    from distillguard.stream.intake.formats import account_attribute_list
+
+    s = _settings(ingest_host=host, ingest_port=port, broker=broker, input_topic=input_topic,
+                  database_url=database_url)
+    logging.basicConfig(level=s.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(s, account_attribute_list(account_attributes or s.account_attributes))
+
+
 @main.group()
 def token() -> None:
     """API bearer tokens (stored as SHA-256 hashes only)."""
@@ -349,9 +406,10 @@ def _token_engine(database_url):
 @token.command("create")
 @click.option("--name", required=True, help="Who holds it, e.g. billing-2026 or bouncer-edge-1.")
 @click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(["risk:read", "triage", "allowlist", "decisions:read", "admin"]),
+              type=click.Choice(["risk:read", "triage", "allowlist", "decisions:read", "ingest",
+                                 "admin"]),
               help="risk:read (billing), triage (SecOps), allowlist (may lift enforcement), "
-                   "decisions:read (bouncers), admin.")
+                   "decisions:read (bouncers), ingest (OTLP producers), admin.")
 @click.option("--expires", help="When it stops working: a duration (90m, 12h, 30d, 2w) or a "
               "date/time (2027-01-31, 2027-01-31T12:00:00Z). Default: never.")
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")

@@ -62,6 +62,15 @@ class Settings:
     database_connect_timeout_s: float = 10.0    # connecting (TCP, TLS, login) to PostgreSQL
     database_statement_timeout_s: float = 60.0  # one SQL statement, migrations included
     kafka_bootstrap_timeout_s: float = 30.0     # first contact with the Kafka broker
+    # intake formats and the OTLP/HTTP receiver (issue 9, stream/intake/formats.py, stream/ingest/)
+    input_format: str = "contract"              # contract|otlp-json|otlp-proto|zipkin-json|litellm|auto
+    extra_inputs: str = ""                      # more input topics: "topic=format,topic=format"
+    account_attributes: str = ""                # span/resource attributes naming the account, comma-
+                                                # separated, first present wins; "" = the defaults
+    ingest_host: str = "127.0.0.1"              # `distillguard ingest` (OTLP/HTTP receiver)
+    ingest_port: int = 4318                     # OTLP/HTTP's registered port
+    ingest_max_pending: int = 10_000            # events sent to Kafka, not yet acknowledged: beyond, 503
+    ingest_max_body_bytes: int = 16 * 1024 * 1024
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -15,7 +15,9 @@ from distillguard.models.outcomes import Alert, Outcome, RiskUpdate
 from distillguard.models.profile import profile_decoder, profile_encoder
 from distillguard.sinks.base import Sink
 from distillguard.sinks.metrics import Metrics
-from distillguard.stream.intake import DeadLetter, Reason, parse_event
+from distillguard.stream.intake import DeadLetter, Format, Reason, decode_message, parse_event
+from distillguard.stream.intake.formats import with_format_hint
+from distillguard.stream.intake.genai import DEFAULT_ACCOUNT_ATTRIBUTES
 
 # Where an event came from: topic/partition/offset (a dict), or (file, line) - a tuple, because
 # building a dict per line costs more than validating some events.
@@ -39,28 +41,73 @@ class DeadLetterRecord:
 class Pipeline:
     def __init__(self, engine: Engine, metrics: Metrics,
                  dead_letters: Sink[DeadLetterRecord], outputs: Sink[RiskUpdate | Alert],
-                 clock: Callable[[], float] = time.time, restore_profiles: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, restore_profiles: bool = True,
+                 fmt: Format = Format.CONTRACT,
+                 account_attributes: tuple[str, ...] = DEFAULT_ACCOUNT_ATTRIBUTES) -> None:
         """`restore_profiles`: keep a copy of each profile before its event, so a scoring error
         puts it back exactly (the worker: a profile goes to the changelog anyway). Without it (file
-        replay, ~7% faster) a failed event's partial update stays if the profile is encodable."""
+        replay, ~7% faster) a failed event's partial update stays if the profile is encodable.
+        `fmt`: the input's declared format (stream/intake/formats.py)."""
         self.engine = engine
         self.restore_profiles = restore_profiles
+        self.format = fmt
+        self.account_attributes = account_attributes
         self.metrics = metrics
         self.dead_letters = dead_letters
         self.outputs = outputs
         self.clock = clock
         self._handled = 0
+        if fmt is not Format.CONTRACT:  # chosen once: the contract path pays nothing per event
+            self.handle = self.handle_many
         for reason in Reason:  # every label exists from the start, so rates begin at zero
             metrics.dead_lettered.labels(reason=reason.value)
+        for skip in ("not_genai", "not_model_call", "duplicate_span"):
+            metrics.skipped.labels(reason=skip)
 
     def parse(self, raw: bytes, source: Source) -> Event | None:
         """Validate; invalid events go to the dead letters and None is returned."""
         self.metrics.consumed.inc()
         result = parse_event(raw, now=self.clock())
         if isinstance(result, DeadLetter):
+            result = with_format_hint(raw, result)
             self.reject(raw, source, result.reason, result.error)
             return None
         return result
+
+    def parse_all(self, raw: bytes, source: Source, fmt: Format | None = None) -> list[Event]:
+        """Every request in one message of the declared format (an OTLP batch, a JSON array, an
+        ndjson body); dead letters are recorded, skipped spans counted."""
+        fmt = fmt or self.format
+        if fmt is Format.CONTRACT:
+            event = self._parse_contract(raw, source)
+            return [] if event is None else event if event.__class__ is list else [event]
+        self.metrics.consumed.inc()
+        return self._decode(raw, source, fmt)
+
+    def _parse_contract(self, raw: bytes, source: Source) -> Event | list[Event] | None:
+        """The fast path; only a failed single-event decode looks for an array or ndjson body."""
+        result = parse_event(raw, now=self.clock())
+        if result.__class__ is not DeadLetter:
+            self.metrics.consumed.inc()
+            return result
+        if ((result.reason is Reason.NOT_AN_OBJECT and raw.lstrip()[:1] == b"[")
+                or (result.reason in (Reason.INVALID_JSON, Reason.TRAILING_DATA)
+                    and b"\n" in raw.strip())):
+            self.metrics.consumed.inc()
+            return self._decode(raw, source, Format.CONTRACT)
+        return self.parse(raw, source)  # records the dead letter, with its format hint
+
+    def _decode(self, raw: bytes, source: Source, fmt: Format) -> list[Event]:
+        try:
+            decoded = decode_message(raw, fmt, self.clock(), self.account_attributes)
+        except RecursionError:
+            self.reject(raw, source, Reason.TOO_DEEP, f"{fmt.value}: JSON nested too deeply")
+            return []
+        for reason, n in decoded.skipped.items():
+            self.metrics.skipped.labels(reason=reason).inc(n)
+        for dead in decoded.dead:
+            self.reject(raw, source, dead.reason, dead.error)
+        return decoded.events
 
     def _recover_profile(self, account_id: str, snapshot: bytes | None) -> None:
         """Back to the snapshot (b"": there was no profile). Without one, keep the profile if it
@@ -139,14 +186,26 @@ class Pipeline:
                 self.metrics.alerts.labels(severity=outcome.alert.severity).inc()
             self.outputs.add(outcome.alert)
 
+    def handle_many(self, raw: bytes, source: Source) -> Outcome | None:
+        """parse_all + score each: for declared formats other than the contract."""
+        return self._score_all(self.parse_all(raw, source))
+
+    def _score_all(self, events: list[Event]) -> Outcome | None:
+        outcomes = [self.score(event) for event in events]
+        return outcomes[-1] if outcomes else None
+
     def handle(self, raw: bytes, source: Source) -> Outcome | None:
         """parse + score; None for a dead letter. Every LATENCY_SAMPLE-th event is timed."""
         self._handled += 1
         if self._handled % LATENCY_SAMPLE:
-            event = self.parse(raw, source)
-            return self.score(event, raw, source) if event is not None else None
+            event = self._parse_contract(raw, source)
+            if event is None:
+                return None
+            return (self.score(event, raw, source) if event.__class__ is not list
+                    else self._score_all(event))
         started = time.perf_counter()
-        event = self.parse(raw, source)
-        outcome = self.score(event, raw, source) if event is not None else None
+        event = self._parse_contract(raw, source)
+        outcome = (None if event is None else self.score(event, raw, source)
+                   if event.__class__ is not list else self._score_all(event))
         self.metrics.latency.observe(time.perf_counter() - started)
         return outcome

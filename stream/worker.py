@@ -28,6 +28,7 @@ from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.codecs import PROFILE_CODEC
 from distillguard.stream.config import Settings
+from distillguard.stream.intake.formats import account_attribute_list, input_formats
 from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.pipeline import Pipeline
 from distillguard.stream.profile_table import ProfileTable
@@ -62,11 +63,13 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     names = TopicNames.of(settings)
+    formats = input_formats(names.input, settings.input_format, settings.extra_inputs)
+    extra_inputs = [t for t in formats if t != names.input]
     counts = ensure_topics(settings.broker, [names.input, names.dead_letters, names.by_account,
-                                             names.risk, names.alerts, names.feedback],
+                                             names.risk, names.alerts, names.feedback, *extra_inputs],
                            settings.partitions, settings.replication_factor)
     partitions = counts[names.input]
-    for co_partitioned in (names.by_account, names.feedback):  # they update the same profiles
+    for co_partitioned in (names.by_account, names.feedback, *extra_inputs):  # they update the same profiles
         if counts[co_partitioned] != partitions:
             raise RuntimeError(f"{co_partitioned} has {counts[co_partitioned]} partitions, "
                                f"{names.input} has {partitions}: they must match")
@@ -86,7 +89,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
         broker_session_timeout=10.0, broker_heartbeat_interval=2.0,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    input_topic = app.topic(names.input, partitions=partitions, **raw)
+    input_topic = app.topic(names.input, *extra_inputs, partitions=partitions, **raw)
     by_account = app.topic(names.by_account, partitions=partitions, **raw)
     dead_letters = app.topic(names.dead_letters, **raw)
     risk_topic, alerts_topic = app.topic(names.risk, **raw), app.topic(names.alerts, **raw)
@@ -102,7 +105,8 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     outputs, dlq = ListSink(), ListSink()
     engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s),
                     feedback=FeedbackState(min_labels=settings.feedback_min_labels))
-    pipeline = Pipeline(engine, metrics, dlq, outputs)
+    pipeline = Pipeline(engine, metrics, dlq, outputs,
+                        account_attributes=account_attribute_list(settings.account_attributes))
     feedback_topic = app.topic(names.feedback, partitions=partitions, **raw)
     gaps = OffsetGapDetector(app.consumer, metrics)
 
@@ -126,10 +130,9 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
             started = time.perf_counter()
             msg = event.message
             gaps.check(msg)
-            ev = pipeline.parse(event.value or b"",
-                                {"topic": msg.topic, "partition": msg.partition,
-                                 "offset": msg.offset})
-            if ev is not None:
+            for ev in pipeline.parse_all(event.value or b"",
+                                         {"topic": msg.topic, "partition": msg.partition,
+                                          "offset": msg.offset}, formats[msg.topic]):
                 key = ev.account_id.encode()
                 if msg.key == key and msg.partition == partition_for(key, partitions):
                     pipeline.score(ev)

@@ -10,6 +10,7 @@ Scopes (admin implies all; triage and allowlist imply risk:read, for the account
     triage          SecOps: alerts, labels, reading the allowlist (+ risk:read)
     allowlist       adding and removing allowlist entries (lifts enforcement; + risk:read)
     decisions:read  bouncers: the decisions stream, nothing else
+    ingest          producers: POST /v1/traces of `distillguard ingest`, nothing else
     admin           everything
 
 A token may carry an expiry (`token create --expires 30d`); after it, it is refused like a
@@ -28,10 +29,11 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from distillguard.sinks.schema import api_tokens
 
-SCOPES = ("risk:read", "triage", "allowlist", "decisions:read", "admin")
+SCOPES = ("risk:read", "triage", "allowlist", "decisions:read", "ingest", "admin")
 IMPLIES = {"admin": frozenset(SCOPES), "triage": frozenset({"triage", "risk:read"}),
            "allowlist": frozenset({"allowlist", "risk:read"}),
-           "risk:read": frozenset({"risk:read"}), "decisions:read": frozenset({"decisions:read"})}
+           "risk:read": frozenset({"risk:read"}), "decisions:read": frozenset({"decisions:read"}),
+           "ingest": frozenset({"ingest"})}
 TOKEN_RE = re.compile(r"^dg_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()

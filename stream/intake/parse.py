@@ -14,7 +14,6 @@ from enum import StrEnum
 import msgspec
 from distillguard.models.event import Event
 from distillguard.models.timestamps import TimestampError, to_epoch_seconds
-from distillguard.stream.intake.adapters import adapt
 from distillguard.stream.intake.guard import TOO_DEEP_MESSAGE, classify_decode_error
 
 MAX_EVENT_BYTES = 1024 * 1024
@@ -39,6 +38,9 @@ class Reason(StrEnum):
     TOO_DEEP = "too_deep"
     EMPTY = "empty"
     SCORING_ERROR = "scoring_error"
+    # declared formats (issue 9, stream/intake/formats.py)
+    WRONG_FORMAT = "wrong_format"         # does not fit the input's declared format
+    MISSING_ACCOUNT = "missing_account"   # a span with none of the configured account attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,6 @@ def _undecodable(raw: bytes, err: msgspec.DecodeError) -> DeadLetter:
     return DeadLetter(Reason(reason), message)
 
 
-# What an adapter can raise on a value of a type it did not expect (it maps untrusted dicts).
-_ADAPTER_ERRORS = (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError)
-
-
 def _decode(raw: bytes) -> Event | DeadLetter:
     try:
         return _typed_decoder.decode(raw)
@@ -82,27 +80,24 @@ def _decode(raw: bytes) -> Event | DeadLetter:
     except RecursionError:
         return DeadLetter(Reason.TOO_DEEP, TOO_DEEP_MESSAGE)
     # Not a contract event as it stands. The typed decode stops at the first invalid field, so
-    # the bytes may still be cut off or followed by more: the generic decode finds that out;
-    # then maybe another producer's shape an adapter knows.
+    # the bytes may still be cut off or followed by more: the generic decode finds that out.
     try:
-        obj = _any_decoder.decode(raw)
+        _any_decoder.decode(raw)
     except msgspec.DecodeError as err:
         return _undecodable(raw, err)
     except msgspec.ValidationError:  # well-formed JSON with a number no type holds (1e999)
-        obj = None
+        pass
     except RecursionError:
         return DeadLetter(Reason.TOO_DEEP, TOO_DEEP_MESSAGE)
+    return DeadLetter(_classify(first_error), str(first_error))
+
+
+def convert_record(record: dict, origin: str) -> Event | DeadLetter:
+    """A contract-shaped dict made by a format decoder (stream/intake/formats.py) -> Event."""
     try:
-        adapted = adapt(obj) if isinstance(obj, dict) else None
-    except _ADAPTER_ERRORS as err:
-        return DeadLetter(Reason.WRONG_TYPE, f"while adapting another producer's format: "
-                                             f"{type(err).__name__}: {str(err)[:200]}")
-    if adapted is None:
-        return DeadLetter(_classify(first_error), str(first_error))
-    try:
-        return msgspec.convert(adapted, Event)
+        return msgspec.convert(record, Event)
     except msgspec.ValidationError as err:
-        return DeadLetter(_classify(err), f"after adapting: {err}")
+        return DeadLetter(_classify(err), f"{origin}: {err}")
 
 
 _created_cache: dict[str | int, float] = {}
@@ -135,7 +130,11 @@ def parse_event(raw: bytes, now: float) -> Event | DeadLetter:
     result = _decode(raw)
     if isinstance(result, DeadLetter):
         return result
-    event = result
+    return check_event(result, now)
+
+
+def check_event(event: Event, now: float) -> Event | DeadLetter:
+    """The checks a type cannot express: timestamp format, not in the future, IP address."""
     try:
         event.ts = to_epoch_seconds(event.timestamp)
         event.created_ts = (
