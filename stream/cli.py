@@ -45,7 +45,12 @@ def run(no_sink, **opts) -> None:
         parse_webhooks(settings.webhook_urls, settings.webhook_slack_urls)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    run_worker(settings)
+    from distillguard.stream.kafka_security import KafkaAuthError
+
+    try:
+        run_worker(settings)
+    except KafkaAuthError as err:  # one line, not a traceback: the fix is a setting
+        raise click.ClickException(str(err)) from None
 
 
 @main.command()

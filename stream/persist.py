@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from distillguard.models.outcomes import Alert, RiskUpdate
 from distillguard.sinks.metrics import Metrics
 from distillguard.sinks.store import RiskStore
+from distillguard.stream.kafka_security import aiokafka_kwargs
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
@@ -35,7 +36,8 @@ class Persister:
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
             self.risk_topic, self.alerts_topic, bootstrap_servers=self.broker,
-            group_id=self.group_id, enable_auto_commit=False, auto_offset_reset="earliest")
+            group_id=self.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            **aiokafka_kwargs())
         await consumer.start()
         try:
             while True:

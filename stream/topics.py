@@ -7,6 +7,12 @@ import time
 from dataclasses import dataclass
 
 from distillguard.stream.config import Settings
+from distillguard.stream.kafka_security import (
+    KafkaAuthError,
+    check_credentials,
+    describe_failure,
+    kafka_python_kwargs,
+)
 
 
 @dataclass(frozen=True)
@@ -29,13 +35,23 @@ def ensure_topics(broker: str, names: list[str], partitions: int, replication: i
                   timeout_s: float = 60.0) -> dict[str, int]:
     """Create missing topics with `partitions` partitions; return every topic's partition count."""
     from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+    from kafka.errors import (
+        KafkaConnectionError,
+        KafkaTimeoutError,
+        SaslAuthenticationFailedError,
+        TopicAlreadyExistsError,
+        UnsupportedSaslMechanismError,
+    )
 
+    check_credentials(broker)  # a refused login would look like a 30 s bootstrap timeout
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=broker.split(","), client_id="distillguard-admin")
+            admin = KafkaAdminClient(bootstrap_servers=broker.split(","), client_id="distillguard-admin",
+                                     **kafka_python_kwargs())
             break
+        except (SaslAuthenticationFailedError, UnsupportedSaslMechanismError) as err:
+            raise KafkaAuthError(describe_failure(err, broker)) from None
         except (KafkaConnectionError, KafkaTimeoutError, OSError):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no Kafka broker reachable at {broker}") from None
