@@ -147,7 +147,8 @@ def _identities(slp: JSON) -> JSON:
     }
 
 
-def _account(ids: JSON, rule: AccountRule) -> tuple[str | None, str | None]:
+def account_for(ids: JSON, rule: AccountRule) -> tuple[str | None, str | None]:
+    """(account, which source gave it) from identities keyed by SOURCES (+ master)."""
     for source in rule.order:
         if source.startswith("static:"):
             return source[7:], source
@@ -220,7 +221,7 @@ def slp_to_contract(slp: dict, rule: AccountRule, include_text: bool) -> dict:
     """One SLP as a contract dict; without an account, a record with DEAD_LETTER_KEY instead."""
     meta = _dict(slp.get("metadata"))
     ids = _identities(slp)
-    account, source = _account(ids, rule)
+    account, source = account_for(ids, rule)
     start, end = slp.get("startTime"), slp.get("endTime")
     numeric = isinstance(start, int | float) and isinstance(end, int | float)
     latency = round((end - start) * 1000, 3) if numeric and end >= start else None
