@@ -115,11 +115,13 @@ class Bouncer:
         self.rng = rng or random.Random()
         self._task: asyncio.Task | None = None
         self._first_poll: asyncio.Future | None = None
+        self.start_timeout_s = 5.0  # how long the first request waits for the start-up snapshot
         self.stale_after_s = config.stale_after_s or max(3 * config.poll_s, 30.0)
 
     # ---------------------------------------------------------------- polling ---
-    async def start(self, timeout_s: float = 5.0) -> None:
+    async def start(self, timeout_s: float | None = None) -> None:
         """Poll the start-up snapshot (waiting up to `timeout_s`), then keep polling behind."""
+        timeout_s = self.start_timeout_s if timeout_s is None else timeout_s
         if self._task is None or self._task.done():
             self._first_poll = asyncio.get_running_loop().create_future()
             self._task = asyncio.get_running_loop().create_task(self._poll_forever(),
@@ -231,7 +233,7 @@ class Bouncer:
                 alts = _get(token, "top_logprobs") or []
                 for alt in alts:
                     _set(alt, "logprob", self._noisy(_get(alt, "logprob"), sigma))
-                alts.sort(key=lambda a: -(_get(a, "logprob") or -math.inf))
+                alts.sort(key=_rank_key)
                 noised += 1
         if noised:
             self._count("noise_applied")
@@ -241,6 +243,11 @@ class Bouncer:
         if not isinstance(value, int | float):
             return value
         return min(0.0, value + self.rng.gauss(0.0, sigma))
+
+
+def _rank_key(alt: Any) -> float:
+    value = _get(alt, "logprob")
+    return -value if isinstance(value, int | float) else math.inf
 
 
 def _get(obj: Any, key: str) -> Any:
