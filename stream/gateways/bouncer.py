@@ -229,10 +229,12 @@ class Bouncer:
         for choice in choices:
             content = _get(_get(choice, "logprobs"), "content") or []
             for token in content:
-                _set(token, "logprob", self._noisy(_get(token, "logprob"), sigma))
+                chosen = self._noisy(_get(token, "logprob"), sigma)
+                _set(token, "logprob", chosen)
                 alts = _get(token, "top_logprobs") or []
-                for alt in alts:
-                    _set(alt, "logprob", self._noisy(_get(alt, "logprob"), sigma))
+                for alt in alts:  # the chosen token's own entry keeps the same noisy value
+                    same = _get(alt, "token") == _get(token, "token")
+                    _set(alt, "logprob", chosen if same else self._noisy(_get(alt, "logprob"), sigma))
                 alts.sort(key=_rank_key)
                 noised += 1
         if noised:

@@ -77,6 +77,15 @@ def litellm_records(obj: object, rule: AccountRule | None = None,
     return out
 
 
+def from_litellm(obj: JSON) -> JSON | None:
+    """The old adapter's interface (one SLP -> contract dict, None if not an SLP), same mapping."""
+    if not isinstance(obj, dict) or not is_slp(obj):
+        return None
+    record = slp_to_contract(obj, AccountRule.from_env(), include_text=False)
+    record.pop(DEAD_LETTER_KEY, None)
+    return record
+
+
 def is_slp(obj: JSON) -> bool:
     return "startTime" in obj and "id" in obj and "model" in obj
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from distillguard.sinks.metrics import GatewayMetrics
 from distillguard.stream.gateways.bouncer import Bouncer, BouncerConfig, DecisionCache
 from distillguard.stream.gateways.shipper import EventShipper
@@ -52,3 +53,28 @@ def test_full_buffer_drops_and_counts_without_waiting():
     assert asyncio.run(scenario()) == [True, True, True, False, False]
     assert metrics.registry.get_sample_value("distillguard_litellm_events_dropped_total",
                                              {"reason": "buffer_full"}) == 2
+
+
+def test_post_call_hook_noises_a_real_litellm_response(monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    litellm = pytest.importorskip("litellm")
+    from distillguard.stream.config import Settings
+    from distillguard.stream.gateways.litellm_callback import NOISE_FLAG, DistillguardCallback
+    from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, TopLogprob
+
+    alts = [TopLogprob(token="Yes", logprob=-0.01, bytes=None),
+            TopLogprob(token="No", logprob=-2.0, bytes=None)]
+    token = ChatCompletionTokenLogprob(token="Yes", logprob=-0.01, bytes=None, top_logprobs=alts)
+    response = litellm.ModelResponse(choices=[litellm.Choices(
+        message=litellm.Message(content="Yes"), logprobs=ChoiceLogprobs(content=[token]))])
+    callback = DistillguardCallback(Settings(bouncer_url="http://127.0.0.1:9",
+                                             bouncer_logprob_noise=0.7),
+                                    metrics=GatewayMetrics(CollectorRegistry()), intake=False)
+    callback.bouncer.rng = random.Random(3)
+    asyncio.run(callback.async_post_call_success_hook({"metadata": {NOISE_FLAG: True}}, None,
+                                                      response))
+    [out] = response.choices[0].logprobs.content
+    values = {alt.token: alt.logprob for alt in out.top_logprobs}
+    assert values["Yes"] == out.logprob and values["No"] != -2.0
+    assert all(v <= 0 for v in values.values())
+    assert asyncio.run(callback.async_post_call_success_hook({}, None, "unchanged")) == "unchanged"

@@ -174,3 +174,10 @@ def test_near_duplicate_sweep_scores_like_the_contract_events_with_text(tmp_path
     assert risk_contract > 20  # the sweep is visible at all (it scored 0 before the mapping)
     assert abs(risk_slp - risk_contract) <= 1.0
     assert reasons_slp == reasons_contract
+
+
+def test_old_adapter_interface_uses_the_same_mapping():
+    from distillguard.stream.intake.litellm import from_litellm
+
+    assert from_litellm({"not": "an slp"}) is None
+    assert from_litellm(slp()) == slp_to_contract(slp(), AccountRule(), include_text=False)
