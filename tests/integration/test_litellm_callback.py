@@ -55,13 +55,16 @@ def test_sdk_calls_through_the_callback_reach_postgres(kafka_broker, postgres_ur
             Settings(broker=kafka_broker, input_topic=worker.input_topic, litellm_linger_s=0.05),
             metrics=metrics)
         asyncio.run(drive(callback))
-        assert metrics.events_sent._value.get() == PROBES + CHATS
+        # >=: litellm's process-wide logging worker may hand over a call an earlier test made
+        assert metrics.events_sent._value.get() >= PROBES + CHATS
+        assert metrics.registry.get_sample_value("distillguard_litellm_events_dropped_total",
+                                                 {"reason": "buffer_full"}) is None
         m = worker.wait_for(
             lambda m: m["distillguard_events_scored_total"] >= PROBES + CHATS,
             what="callback events scored")
         assert sum(v for k, v in m.items() if k.startswith("distillguard_events_dead_lettered_total")) == 0
-        rows = wait_sql(postgres_url, "SELECT account_id, risk, reasons FROM account_risk",
-                        lambda r: {x.account_id for x in r} == {"llm-harvester", "llm-chat"})
+        rows = wait_sql(postgres_url, "SELECT account_id, risk, reasons FROM account_risk "
+                        "WHERE account_id IN ('llm-harvester', 'llm-chat')", lambda r: len(r) == 2)
         risk = {r.account_id: r.risk for r in rows}
         assert risk["llm-harvester"] > 30 > risk["llm-chat"]
     finally:
