@@ -16,6 +16,7 @@ from distillguard.models.detectors.rules import RULES, ramp
 from distillguard.models.engine_config import EngineConfig
 from distillguard.models.event import Event
 from distillguard.models.features import account_features
+from distillguard.models.feedback import FeedbackState
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
 from distillguard.models.profile import AccountProfile
 from distillguard.models.scoring import fuse, severity_of
@@ -27,13 +28,14 @@ CLUSTER_MIN_RISK = 50.0
 
 class Engine:
     def __init__(self, profiles: MutableMapping[str, AccountProfile],
-                 config: EngineConfig | None = None, peers: PeerAnomaly | None = None) -> None:
+                 config: EngineConfig | None = None, peers: PeerAnomaly | None = None,
+                 feedback: FeedbackState | None = None) -> None:
         self.profiles = profiles
         self.config = config or EngineConfig()
         self.peers = peers or PeerAnomaly()
         self.clusters = ClusterIndex()
         self.models = ModelReleases()
-        self.reason_weights: dict[str, float] = {}  # learned from analyst labels
+        self.feedback_state = feedback or FeedbackState()  # learned from labels; snapshot me
         self._reemitted: set[str] = set()  # accounts whose state was re-sent after a duplicate
         self.cluster_scorer = ClusterScorer(lambda prof: fuse(rule_reasons(prof)))
 
@@ -88,7 +90,8 @@ class Engine:
             if cluster_reason is not None:
                 weighted.append((cluster_reason, CLUSTER_WEIGHT))
         weighted = suppress(p, weighted)
-        risk, reasons = fuse([(r, w * self.reason_weights.get(r.code, 1.0)) for r, w in weighted])
+        weight = self.feedback_state.weight
+        risk, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
         if risk < self.config.learn_below_risk:
             self.peers.learn_one(features)
         severity = severity_of(risk)
@@ -119,19 +122,19 @@ class Engine:
             self._reemitted.clear()
         return Outcome(duplicate=True, risk=scored.risk, alert=alert)
 
-    def feedback(self, account_id: str, label: str, reason_codes: list[str]) -> None:
-        """An analyst labelled an alert. False positives silence those reasons for the account
-        until its behaviour changes, and nudge the reasons' global weights down (true
-        positives nudge them up), bounded to [0.5, 1.2]."""
+    def feedback(self, account_id: str, label: str, reason_codes: list[str],
+                 label_id: int = 0) -> bool:
+        """An analyst labelled an alert; False if that label id was applied already. False
+        positives silence those reasons for the account until its behaviour changes; reasons
+        are reweighted for everyone only from enough accounts' labels (models/feedback.py)."""
+        if not self.feedback_state.apply(label_id, account_id, label, reason_codes):
+            return False
         p = self.profiles.get(account_id)
         if p is not None:
             strengths = {r.code: r.strength for r, _ in rule_reasons(p)}
             apply_label(p, label, reason_codes, strengths)
             self.profiles[account_id] = p
-        step = 0.95 if label == "false_positive" else 1.02
-        for code in reason_codes:
-            weight = self.reason_weights.get(code, 1.0) * step
-            self.reason_weights[code] = min(1.2, max(0.5, weight))
+        return True
 
     def _cluster_reason(self, cluster) -> Reason | None:
         risk, reasons = self.cluster_scorer.risk(cluster, self.profiles)

@@ -10,25 +10,17 @@ poll after that moment.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from distillguard.models.outcomes import RiskUpdate
-from distillguard.models.policy import STRENGTH, PlannedAction
+from distillguard.models.policy import InForce, PlannedAction, Scopes, Step, reconcile
 from distillguard.sinks.schema import allowlist, bouncer_cursors, decision_progress, decisions
 from sqlalchemy.dialects import postgresql, sqlite
 
 LOCK_KEY = 0x64670003   # pg_advisory_xact_lock key shared by every writer of decisions
-
-
-def decision_id(scope_type: str, scope_value: str, action: str, account_id: str,
-                risk_seq: int) -> str:
-    """Deterministic: the same risk update always yields the same ids (replays upsert, not add)."""
-    key = "\x00".join((scope_type, scope_value, action, account_id, str(risk_seq)))
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def aware(ts: datetime) -> datetime:
@@ -87,7 +79,7 @@ def revoke_account(conn: sa.Connection, account_id: str, now: datetime,
 
 
 class DecisionStore:
-    """The decider's side: turn planned actions into durable, de-duplicated decisions."""
+    """The decider's side: write the steps models/policy.py plans as durable decisions."""
 
     def __init__(self, database_url: str) -> None:
         self.engine = sa.create_engine(database_url, pool_pre_ping=True)
@@ -100,7 +92,8 @@ class DecisionStore:
 
     def apply(self, items: list[tuple[RiskUpdate, list[PlannedAction]]], now: datetime,
               extend_below_fraction: float = 0.5) -> list[Change]:
-        """Apply planned actions in risk-update order; the changes made, to announce.
+        """Apply planned actions in risk-update order; the changes made, to announce (shadow
+        ones included: the caller filters what bouncers see).
 
         An update at or below the account's applied `seq` changes nothing (a replay); instead
         the decisions it made are returned again, so a crash between this commit and the
@@ -114,8 +107,8 @@ class DecisionStore:
                                                decision_progress.c.seq)
                                      .where(decision_progress.c.account_id.in_(accounts))).all())
             allowed = active_allowlist(conn, now, accounts)
-            active = self._active(conn, now, {(p.scope_type, p.scope_value)
-                                              for _, plan in items for p in plan})
+            rows, in_force = self._active(conn, now, {(p.scope_type, p.scope_value)
+                                                      for _, plan in items for p in plan})
             inserts: dict[str, dict] = {}
             updates: dict[str, Change] = {}
             replayed: list[tuple[str, int]] = []
@@ -127,10 +120,10 @@ class DecisionStore:
                 done[update.account_id] = advanced[update.account_id] = update.seq
                 if update.account_id in allowed:
                     continue
-                for action in planned:
-                    self._plan_one(update, action, now, extend_below_fraction,
-                                   active.setdefault((action.scope_type, action.scope_value), {}),
-                                   inserts, updates)
+                steps = reconcile(update, planned, in_force, now.timestamp(),
+                                  extend_below_fraction)
+                for step in steps:
+                    self._record(step, update, now, rows, inserts, updates)
             changes = self._write(conn, inserts, updates)
             self._save_progress(conn, advanced, now)
             if replayed:
@@ -138,50 +131,49 @@ class DecisionStore:
         return changes
 
     @staticmethod
-    def _active(conn, now: datetime, scopes: set[tuple[str, str]]) -> dict:
-        """(scope_type, scope_value) -> {action: row} of decisions in force now."""
-        active: dict[tuple[str, str], dict[str, dict]] = {}
+    def _active(conn, now: datetime, scopes: set[tuple[str, str]]) -> tuple[dict, Scopes]:
+        """Rows of the decisions in force now on `scopes` (by id), and the planner's view."""
+        rows: dict[str, dict] = {}
+        in_force: Scopes = {}
         if not scopes:
-            return active
-        rows = conn.execute(sa.select(decisions).where(
+            return rows, in_force
+        found = conn.execute(sa.select(decisions).where(
             sa.tuple_(decisions.c.scope_type, decisions.c.scope_value).in_(list(scopes)),
             decisions.c.deleted_at.is_(None), decisions.c.expires_at > now)).mappings()
-        for row in rows:
-            row = {**row, "expires_at": aware(row["expires_at"])}
-            active.setdefault((row["scope_type"], row["scope_value"]), {})[row["action"]] = row
-        return active
+        for row in found:
+            row = rows[row["decision_id"]] = {**row, "expires_at": aware(row["expires_at"])}
+            key = (row["scope_type"], row["scope_value"], bool(row["shadow"]))
+            in_force.setdefault(key, {})[row["action"]] = InForce(
+                row["decision_id"], row["action"], row["expires_at"].timestamp())
+        return rows, in_force
 
     @staticmethod
-    def _plan_one(update: RiskUpdate, action: PlannedAction, now: datetime, extend_below: float,
-                  on_scope: dict[str, dict], inserts: dict[str, dict],
-                  updates: dict[str, Change]) -> None:
-        strength = STRENGTH[action.action]
-        if any(STRENGTH[a] > strength for a in on_scope):
-            return  # a stronger decision is in force on this scope
-        ttl = timedelta(seconds=action.ttl_s)
-        current = on_scope.get(action.action)
-        if current is not None:
-            if current["expires_at"] - now < ttl * extend_below:
-                current.update(expires_at=now + ttl, risk=update.risk, reason=action.reason,
-                               risk_seq=update.seq)
-                if current["decision_id"] not in inserts:
-                    updates[current["decision_id"]] = Change("new", current)
+    def _record(step: Step, update: RiskUpdate, now: datetime, rows: dict[str, dict],
+                inserts: dict[str, dict], updates: dict[str, Change]) -> None:
+        """Turn one planned step into the row change to write (no deciding here)."""
+        action = step.action
+        if step.op == "supersede":
+            # one added earlier in this batch is simply not written; one in the table is deleted
+            if inserts.pop(step.decision_id, None) is None:
+                row = rows[step.decision_id]
+                row.update(deleted_at=now, delete_reason="superseded")
+                updates[step.decision_id] = Change("deleted", row)
             return
-        for weaker, row in list(on_scope.items()):
-            if STRENGTH[weaker] < strength:  # escalation: the stronger decision replaces it
-                del on_scope[weaker]
-                if inserts.pop(row["decision_id"], None) is None:
-                    row.update(deleted_at=now, delete_reason="superseded")
-                    updates[row["decision_id"]] = Change("deleted", row)
-        row = {"decision_id": decision_id(action.scope_type, action.scope_value, action.action,
-                                          update.account_id, update.seq),
-               "scope_type": action.scope_type, "scope_value": action.scope_value,
-               "account_id": update.account_id, "action": action.action,
-               "reason": action.reason, "risk": update.risk, "risk_seq": update.seq,
-               "created_at": now, "expires_at": now + ttl, "deleted_at": None,
-               "delete_reason": None}
-        on_scope[action.action] = row
-        inserts[row["decision_id"]] = row
+        assert action is not None
+        expires_at = now + timedelta(seconds=action.ttl_s)
+        if step.op == "extend":
+            row = inserts.get(step.decision_id) or rows[step.decision_id]
+            row.update(expires_at=expires_at, risk=update.risk, reason=action.reason,
+                       risk_seq=update.seq)
+            if step.decision_id not in inserts:
+                updates[step.decision_id] = Change("new", row)
+            return
+        row = {"decision_id": step.decision_id, "scope_type": action.scope_type,
+               "scope_value": action.scope_value, "account_id": update.account_id,
+               "action": action.action, "reason": action.reason, "risk": update.risk,
+               "risk_seq": update.seq, "created_at": now, "expires_at": expires_at,
+               "deleted_at": None, "delete_reason": None, "shadow": action.shadow}
+        rows[step.decision_id] = inserts[step.decision_id] = row
 
     def _write(self, conn, inserts: dict[str, dict], updates: dict[str, Change]) -> list[Change]:
         """New decisions first, then extensions and deletions: a consumer applying them in
@@ -236,26 +228,29 @@ def poll(conn: sa.Connection, token_id: str, now: datetime, startup: bool) -> St
     """What the token's bouncer must add and remove since its previous poll; moves its cursor.
 
     Run inside one REPEATABLE READ transaction so the rows and the new cursor agree. A token
-    that never polled gets the start-up answer whatever `startup` says.
+    that never polled gets the start-up answer whatever `startup` says. Shadow decisions are
+    never part of it.
     """
     cursor = conn.execute(sa.select(bouncer_cursors).where(
         bouncer_cursors.c.token_id == token_id)).mappings().first()
     top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(decisions.c.change_seq), 0))
                        ).scalar_one()
+    enforced = decisions.c.shadow == sa.false()  # shadow decisions never reach a bouncer
     live = sa.and_(decisions.c.deleted_at.is_(None), decisions.c.expires_at > now)
     if startup or cursor is None:
-        new = conn.execute(sa.select(decisions).where(live).order_by(decisions.c.change_seq))
+        new = conn.execute(sa.select(decisions).where(live, enforced)
+                           .order_by(decisions.c.change_seq))
         page = StreamPage([dict(r) for r in new.mappings()], [])
     else:
         last, polled = cursor["last_seq"], cursor["last_polled_at"]
         changed = decisions.c.change_seq > last
-        new = conn.execute(sa.select(decisions).where(changed, live)
+        new = conn.execute(sa.select(decisions).where(changed, live, enforced)
                            .order_by(decisions.c.change_seq))
         # gone: changed since and no longer in force, or in force then and expired since
         expired_since = sa.and_(decisions.c.deleted_at.is_(None),
                                 decisions.c.expires_at > polled, decisions.c.expires_at <= now)
         gone = conn.execute(sa.select(decisions).where(
-            sa.or_(sa.and_(changed, sa.not_(live)), expired_since))
+            sa.or_(sa.and_(changed, sa.not_(live)), expired_since), enforced)
             .order_by(decisions.c.change_seq))
         page = StreamPage([dict(r) for r in new.mappings()], [dict(r) for r in gone.mappings()])
     values = {"token_id": token_id, "last_seq": top, "last_polled_at": now}

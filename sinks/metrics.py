@@ -1,20 +1,33 @@
 """Every Prometheus metric of distillguard, declared in one place.
 
 Names are `distillguard_<thing>_<unit>`; labels are low-cardinality only (never an account id).
-A `Metrics` object owns its registry so tests and replays do not share counters.
+Each group owns or shares a registry, so tests and replays do not share counters:
+- `Metrics`: the worker (intake, scoring, sinks, side services), served on :9464/metrics;
+- `WebhookMetrics`: webhook deliveries, on the worker's registry (`WebhookMetrics.of`);
+- `ApiMetrics`: the HTTP API, served on the API's /metrics.
+Dashboards (deploy/grafana) and alert rules (deploy/prometheus) use these names: renaming one
+breaks them (tests/unit/test_metrics.py checks every name they use is declared here).
+Add a metric to the section of its topic; add a section for a new topic.
 """
 
 from __future__ import annotations
+
+import weakref
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 RISK_BUCKETS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
 LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1)
+SIDE_SERVICES = ("persist", "decide", "notify")   # stream/services.py
 
 
 class Metrics:
+    """The worker's metrics."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry or CollectorRegistry()
+
+        # --- intake and scoring -----------------------------------------------------------------
         self.consumed = Counter("distillguard_events_consumed", "Raw events read from the input.",
                                 registry=r)
         self.scored = Counter("distillguard_events_scored",
@@ -31,28 +44,112 @@ class Metrics:
         self.consumer_lag = Gauge("distillguard_consumer_lag_messages",
                                   "Messages behind the end of each input partition.",
                                   ["topic", "partition"], registry=r)
+        self.offset_gaps = Counter("distillguard_offset_gaps",
+                                   "Input offsets the consumer skipped (events not scored; "
+                                   "see stream/offset_gaps.py).", registry=r)
+        self.last_event_ts = Gauge("distillguard_last_event_timestamp_seconds",
+                                   "Event time of the newest event processed.", registry=r)
+
+        # --- engine outcomes --------------------------------------------------------------------
         self.accounts = Gauge("distillguard_accounts_tracked",
                               "Account profiles held by this worker.", registry=r)
         self.alerts = Counter("distillguard_alerts", "Alerts raised.", ["severity"], registry=r)
         self.risk = Histogram("distillguard_risk_score", "Account risk at each scoring (0-100).",
                               buckets=RISK_BUCKETS, registry=r)
+        self.feedback = Counter("distillguard_feedback_labels",
+                                "Analyst labels applied to profiles.", ["label"], registry=r)
+
+        # --- sinks (store, decisions) -----------------------------------------------------------
         self.sink_rows = Counter("distillguard_sink_rows_written",
                                  "Rows upserted into the store.", ["sink"], registry=r)
         self.sink_failures = Counter("distillguard_sink_failures",
                                      "Failed store writes (retried).", ["sink"], registry=r)
-        self.offset_gaps = Counter("distillguard_offset_gaps",
-                                   "Input offsets the consumer skipped (events not scored; "
-                                   "see stream/offset_gaps.py).", registry=r)
-        self.feedback = Counter("distillguard_feedback_labels",
-                                "Analyst labels applied to profiles.", ["label"], registry=r)
-        self.last_event_ts = Gauge("distillguard_last_event_timestamp_seconds",
-                                   "Event time of the newest event processed.", registry=r)
+        # -- enforcement policy and feedback (issue 10, items 5-6) ----------------------------
+        self.decision_changes = Counter(
+            "distillguard_decision_changes",
+            "Decision changes the decider wrote (op new|deleted); mode shadow = recorded only, "
+            "never sent to bouncers.", ["op", "action", "mode"], registry=r)
+        # -- end of issue 10 items 5-6 block ---------------------------------------------------
+        self.sink_retrying = Gauge("distillguard_sink_retrying",
+                                   "1 while a sink is retrying a batch it could not write.",
+                                   ["sink"], registry=r)
+        self.sink_assignments = Counter(
+            "distillguard_sink_assignments",
+            "Partition assignments a sink's consumer received; more than one per start means "
+            "its group rebalanced.", ["sink"], registry=r)
+
+        # --- side services (stream/services.py) -------------------------------------------------
+        self.service_restarts = Counter("distillguard_service_restarts",
+                                        "Side services restarted after they failed.",
+                                        ["service"], registry=r)
+
+        # Zero series up front, so increase() and absent() see the very first change.
         for severity in ("high", "critical"):
             self.alerts.labels(severity=severity)
-        for sink in ("store", "decode"):  # so increase() sees the very first failure
+        for sink in ("store", "decode"):
             self.sink_failures.labels(sink=sink)
         self.sink_rows.labels(sink="store")
+        self.sink_retrying.labels(sink="store").set(0)
+        for service in SIDE_SERVICES:
+            self.service_restarts.labels(service=service)
 
+
+# --- webhooks (sinks/webhooks.py, stream/notify.py) ---------------------------------------------
+
+class WebhookMetrics:
+    """Webhook metrics on the worker's registry; one instance per registry (see `of`)."""
+
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WebhookMetrics] = (
+        weakref.WeakKeyDictionary())
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            "distillguard_webhook_deliveries",
+            "Alerts handled per webhook, by final outcome: delivered (2xx) or undeliverable "
+            "(recorded on the webhook dead-letter topic).", ["webhook", "outcome"],
+            registry=registry)
+        self.failed_attempts = Counter(
+            "distillguard_webhook_failed_attempts",
+            "Delivery attempts that failed and will be retried, by cause.",
+            ["webhook", "cause"], registry=registry)
+        self.failing = Gauge("distillguard_webhook_failing",
+                             "1 while the webhook's current alert is being retried.",
+                             ["webhook"], registry=registry)
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> WebhookMetrics:
+        """Registering a metric name twice raises, so every caller shares one instance."""
+        if registry not in cls._by_registry:
+            cls._by_registry[registry] = cls(registry)
+        return cls._by_registry[registry]
+
+    def declare(self, webhook: str) -> None:
+        """Zero series up front, so rate() and absent() behave before the first alert."""
+        for outcome in ("delivered", "undeliverable"):
+            self.deliveries.labels(webhook=webhook, outcome=outcome)
+        self.failing.labels(webhook=webhook).set(0)
+
+
+# --- API (stream/api) ---------------------------------------------------------------------------
+
+class ApiMetrics:
+    """The API's metrics: per route template, never per account or token."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.requests = Counter("distillguard_api_requests", "HTTP requests served.",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("distillguard_api_request_duration_seconds",
+                                 "Time to serve a request.", ["route"], registry=r)
+        self.auth_failures = Counter("distillguard_api_auth_failures",
+                                     "Requests refused: 401 missing/invalid token, 403 scope.",
+                                     ["reason"], registry=r)
+        self.feedback = Counter("distillguard_api_feedback_messages",
+                                "Label feedback messages sent to Kafka, by result.", ["result"],
+                                registry=r)
+        self.transitions = Counter("distillguard_api_alert_transitions",
+                                   "Alert state changes made through the API.", ["to"],
+                                   registry=r)
 
 
 # ---- gateways (issue 9): the LiteLLM callback and bouncer, inside the LiteLLM proxy process ----

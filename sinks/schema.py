@@ -1,5 +1,8 @@
 """Tables the store writes, as SQLAlchemy Core metadata. The schema itself is created only by the
-Alembic migrations in `migrations/`; this module mirrors it for queries and upserts."""
+Alembic migrations in `migrations/`; this module mirrors it for queries and upserts, indexes and
+constraints included. tests/integration/test_schema_sync.py applies the migrations to PostgreSQL
+and SQLite and fails on any difference Alembic's autogenerate finds: a migration that changes the
+schema changes this file in the same commit."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ account_risk = sa.Table(
     sa.Column("event_ts", TS, nullable=False),
     sa.Column("first_alert_at", TS),
     sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_account_risk_risk", "risk"),
 )
 
 risk_history = sa.Table(
@@ -55,6 +59,7 @@ alerts = sa.Table(
     sa.Column("resolved_at", TS),
     sa.Column("label", sa.String(32)),          # true_positive | false_positive
     sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_alerts_status", "status"),
 )
 ALERT_STATUSES = ("open", "acknowledged", "resolved", "false_positive")
 
@@ -79,6 +84,10 @@ api_tokens = sa.Table(
     sa.Column("scopes", JSON, nullable=False),
     sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
     sa.Column("revoked_at", TS),
+    sa.Column("expires_at", TS),                                # 0005; NULL = never
+    sa.Index("ux_api_tokens_active_name", "name", unique=True,   # one active token per name
+             postgresql_where=sa.text("revoked_at IS NULL"),
+             sqlite_where=sa.text("revoked_at IS NULL")),
 )
 
 allowlist = sa.Table(
@@ -106,6 +115,16 @@ decisions = sa.Table(
     sa.Column("deleted_at", TS),
     sa.Column("delete_reason", sa.String(32)),
     sa.Column("change_seq", sa.BigInteger, nullable=False),
+    sa.Column("shadow", sa.Boolean, nullable=False, server_default=sa.false()),  # 0005
+    sa.CheckConstraint("scope_type IN ('account', 'api_key', 'ip')", name="ck_decisions_scope"),
+    sa.CheckConstraint("action IN ('monitor', 'throttle', 'strip_logprobs', 'block')",
+                       name="ck_decisions_action"),
+    sa.Index("ux_decisions_change_seq", "change_seq", unique=True),
+    sa.Index("ix_decisions_account_id", "account_id", "risk_seq"),
+    sa.Index("ix_decisions_active_scope", "scope_type", "scope_value",
+             postgresql_where=sa.text("deleted_at IS NULL"),
+             sqlite_where=sa.text("deleted_at IS NULL")),
+    sa.Index("ix_decisions_expires_at", "expires_at"),
 )
 
 decision_progress = sa.Table(
@@ -117,7 +136,8 @@ decision_progress = sa.Table(
 
 bouncer_cursors = sa.Table(
     "bouncer_cursors", metadata,
-    sa.Column("token_id", sa.String(16), primary_key=True),
+    sa.Column("token_id", sa.String(16), sa.ForeignKey("api_tokens.token_id", ondelete="CASCADE"),
+              primary_key=True),
     sa.Column("last_seq", sa.BigInteger, nullable=False),
     sa.Column("last_polled_at", TS, nullable=False),
 )
@@ -134,4 +154,8 @@ alert_labels = sa.Table(
     sa.Column("labelled_by", sa.String(64), nullable=False),
     sa.Column("labelled_at", TS, nullable=False),
     sa.Column("published_at", TS),                              # feedback reached Kafka
+    sa.Index("ix_alert_labels_alert_id", "alert_id"),
+    sa.Index("ix_alert_labels_unpublished", "label_id",         # the outbox's pending rows
+             postgresql_where=sa.text("published_at IS NULL"),
+             sqlite_where=sa.text("published_at IS NULL")),
 )

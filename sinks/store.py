@@ -2,7 +2,8 @@
 
 Every write is an upsert keyed by ids, so replays and restarts never add rows twice:
 account_risk by account_id (only moving forward in `seq`), risk_history by (account_id, seq),
-alerts by the engine's deterministic alert_id (re-delivery keeps the analyst's status).
+alerts by the engine's deterministic alert_id (re-delivery keeps the analyst's status; an
+escalation reopens an acknowledged or resolved alert).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from distillguard.sinks.schema import account_risk, alerts, risk_history
 from sqlalchemy.dialects import postgresql, sqlite
 
 Output = RiskUpdate | Alert
+REOPENED_FROM = ("acknowledged", "resolved")   # an escalation puts these back in the open queue
 
 
 def _dt(epoch: float | None) -> datetime | None:
@@ -72,13 +74,25 @@ class RiskStore(BatchingSink[Output]):
         stmt = self._insert(alerts)
         stmt = stmt.on_conflict_do_update(
             index_elements=["alert_id"],
-            # an escalation updates the same alert; the analyst's status and label stay
-            set_={c: stmt.excluded[c] for c in ("severity", "risk", "reasons", "evidence",
-                                                  "event_ts", "seq", "window_end",
-                                                  "example_event_ids", "escalations",
-                                                  "updated_at")},
+            # an escalation updates the same alert; the analyst's label stays, and an
+            # acknowledged or resolved alert goes back to the open queue (false_positive stays)
+            set_={**{c: stmt.excluded[c] for c in ("severity", "risk", "reasons", "evidence",
+                                                     "event_ts", "seq", "window_end",
+                                                     "example_event_ids", "escalations",
+                                                     "updated_at")},
+                  **self._reopen(stmt.excluded)},
             where=alerts.c.escalations <= stmt.excluded.escalations)
         conn.execute(stmt.returning(alerts.c.alert_id), rows)
+
+    @staticmethod
+    def _reopen(excluded) -> dict:
+        """Status and its timestamps when a newer escalation arrives (not on a re-delivery of
+        the same one, which has the same `escalations`)."""
+        escalated = sa.and_(sa.or_(*(alerts.c.status == s for s in REOPENED_FROM)),
+                            excluded.escalations > alerts.c.escalations)
+        return {"status": sa.case((escalated, "open"), else_=alerts.c.status),
+                "acknowledged_at": sa.case((escalated, sa.null()), else_=alerts.c.acknowledged_at),
+                "resolved_at": sa.case((escalated, sa.null()), else_=alerts.c.resolved_at)}
 
     @staticmethod
     def _history_row(r: RiskUpdate) -> dict:

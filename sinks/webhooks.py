@@ -12,9 +12,7 @@ import asyncio
 import email.utils
 import hashlib
 import logging
-import random
 import re
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +22,8 @@ import aiohttp
 import msgspec
 from distillguard.models.outcomes import Alert
 from distillguard.models.timestamps import to_rfc3339
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from distillguard.sinks.metrics import WebhookMetrics  # declared with all metrics; re-exported
+from distillguard.sinks.retry import Backoff
 from yarl import URL
 
 log = logging.getLogger(__name__)
@@ -169,42 +168,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# --- metrics ------------------------------------------------------------------------------------
-
-class WebhookMetrics:
-    """Webhook metrics on the worker's registry; one instance per registry (see `of`)."""
-
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WebhookMetrics] = (
-        weakref.WeakKeyDictionary())
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.deliveries = Counter(
-            "distillguard_webhook_deliveries",
-            "Alerts handled per webhook, by final outcome: delivered (2xx) or undeliverable "
-            "(recorded on the webhook dead-letter topic).", ["webhook", "outcome"],
-            registry=registry)
-        self.failed_attempts = Counter(
-            "distillguard_webhook_failed_attempts",
-            "Delivery attempts that failed and will be retried, by cause.",
-            ["webhook", "cause"], registry=registry)
-        self.failing = Gauge("distillguard_webhook_failing",
-                             "1 while the webhook's current alert is being retried.",
-                             ["webhook"], registry=registry)
-
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> WebhookMetrics:
-        """Registering a metric name twice raises, so every caller shares one instance."""
-        if registry not in cls._by_registry:
-            cls._by_registry[registry] = cls(registry)
-        return cls._by_registry[registry]
-
-    def declare(self, webhook: str) -> None:
-        """Zero series up front, so rate() and absent() behave before the first alert."""
-        for outcome in ("delivered", "undeliverable"):
-            self.deliveries.labels(webhook=webhook, outcome=outcome)
-        self.failing.labels(webhook=webhook).set(0)
-
-
 # --- sending ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -215,13 +178,10 @@ class RetryPolicy:
     max_retry_after_s: float = 600.0  # a receiver cannot park a webhook for longer than this
 
     def backoff(self, failures: int, retry_after_s: float | None = None) -> float:
-        """Exponential with equal jitter: half fixed, half random, so retries spread out but the
-        delay still grows. A Retry-After (429/503) is honoured, capped, and never undercut."""
-        ceiling = min(self.max_backoff_s, self.base_backoff_s * 2 ** max(0, failures - 1))
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-        if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, self.max_retry_after_s))
-        return delay
+        """The shared policy (sinks/retry.py) with equal jitter, so retries of many workers
+        spread out but still grow; a Retry-After (429/503) is honoured, capped, never undercut."""
+        return Backoff(self.base_backoff_s, self.max_backoff_s, jitter=0.5,
+                       max_retry_after_s=self.max_retry_after_s).delay(failures, retry_after_s)
 
 
 @dataclass(frozen=True)

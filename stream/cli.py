@@ -45,6 +45,7 @@ def run(no_sink, **opts) -> None:
         parse_webhooks(settings.webhook_urls, settings.webhook_slack_urls)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    _policy(settings.policy_file)  # so is a bad enforcement policy
     from distillguard.stream.kafka_security import KafkaAuthError
 
     try:
@@ -194,7 +195,8 @@ def _redact(url: str) -> str:
 @main.command()
 @click.option("--host", help="Address to listen on [DISTILLGUARD_API_HOST].")
 @click.option("--port", type=int, help="Port [DISTILLGUARD_API_PORT].")
-@click.option("--database-url", help="Store to read [DISTILLGUARD_DATABASE_URL].")
+@click.option("--database-url", help="The API's own login, ideally of the distillguard_api role "
+              "[DISTILLGUARD_API_DATABASE_URL, else DISTILLGUARD_DATABASE_URL].")
 @click.option("--broker", help="Kafka for label feedback [DISTILLGUARD_BROKER].")
 @click.option("--no-kafka", is_flag=True, help="Store labels only; send no feedback to Kafka.")
 def api(host, port, database_url, broker, no_kafka) -> None:
@@ -202,12 +204,43 @@ def api(host, port, database_url, broker, no_kafka) -> None:
     import uvicorn
     from distillguard.stream.api import create_app
 
-    s = _settings(api_host=host, api_port=port, database_url=database_url, broker=broker)
-    app = create_app(s.database_url, broker=None if no_kafka else s.broker,
+    s = _settings(api_host=host, api_port=port, api_database_url=database_url, broker=broker)
+    app = create_app(s.api_database_url or s.database_url, broker=None if no_kafka else s.broker,
                      feedback_topic=s.feedback_topic, decisions_topic=s.decisions_topic,
-                     partitions=s.partitions)
+                     partitions=s.partitions, allowlist_max_days=s.allowlist_max_days,
+                     max_body_bytes=s.api_max_body_bytes)
     uvicorn.run(app, host=s.api_host, port=s.api_port, log_level=s.log_level,
                 proxy_headers=False, server_header=False)
+
+
+# -- enforcement policy (models/policy.py) -----------------------------------------------------
+
+def _policy(path: str):
+    from distillguard.models.policy_file import PolicyError
+    from distillguard.stream.decider import load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as err:
+        raise click.UsageError(str(err)) from None
+
+
+@main.group()
+def policy() -> None:
+    """The enforcement policy: risk bands -> decisions (docs/secops.md)."""
+
+
+@policy.command("check")
+@click.argument("file", required=False)
+def policy_check(file) -> None:
+    """Validate a policy file [DISTILLGUARD_POLICY_FILE] and print the policy in effect."""
+    import json
+
+    from distillguard.models.policy_file import policy_to_dict
+
+    path = file if file is not None else _settings().policy_file
+    click.echo(json.dumps(policy_to_dict(_policy(path)), indent=2))
+    click.echo(f"policy {'from ' + path if path else '(built-in defaults)'} is valid", err=True)
 
 
 @main.group()
@@ -224,17 +257,21 @@ def _token_engine(database_url):
 @token.command("create")
 @click.option("--name", required=True, help="Who holds it, e.g. billing-2026 or bouncer-edge-1.")
 @click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(["risk:read", "triage", "decisions:read", "admin"]),
-              help="risk:read (billing), triage (SecOps), decisions:read (bouncers), admin.")
+              type=click.Choice(["risk:read", "triage", "allowlist", "decisions:read", "admin"]),
+              help="risk:read (billing), triage (SecOps), allowlist (may lift enforcement), "
+                   "decisions:read (bouncers), admin.")
+@click.option("--expires", help="When it stops working: a duration (90m, 12h, 30d, 2w) or a "
+              "date/time (2027-01-31, 2027-01-31T12:00:00Z). Default: never.")
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
-def token_create(name, scopes, database_url) -> None:
+def token_create(name, scopes, expires, database_url) -> None:
     """Create a token and print it once: it cannot be shown again."""
     import sqlalchemy as sa
     from distillguard.stream.api.auth import create_token
 
+    expires_at = _expiry(expires) if expires else None
     engine = _token_engine(database_url)
     try:
-        secret = create_token(engine, name, list(scopes))
+        secret = create_token(engine, name, list(scopes), expires_at)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     except sa.exc.DBAPIError as err:
@@ -242,20 +279,51 @@ def token_create(name, scopes, database_url) -> None:
     finally:
         engine.dispose()
     click.echo(secret)
-    click.echo(f"token {name!r} with {', '.join(sorted(scopes))}: store it now, it is not "
-               "kept in clear", err=True)
+    until = f", expires {expires_at:%Y-%m-%dT%H:%M:%SZ}" if expires_at else ""
+    click.echo(f"token {name!r} with {', '.join(sorted(scopes))}{until}: store it now, it is "
+               "not kept in clear", err=True)
+
+
+def _expiry(text: str):
+    """--expires: a duration from now or an ISO date/time (UTC unless it has an offset)."""
+    from datetime import UTC, datetime, timedelta
+
+    from distillguard.models.policy_file import PolicyError, parse_duration
+
+    now = datetime.now(tz=UTC)
+    try:
+        return now + timedelta(seconds=parse_duration(text.strip(), "--expires"))
+    except PolicyError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither a duration (30d, 12h) nor a date "
+                                 "(2027-01-31 or 2027-01-31T12:00:00Z)", param_hint="--expires"
+                                 ) from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when <= now:
+        raise click.BadParameter(f"{text} is not in the future", param_hint="--expires")
+    return when.astimezone(UTC)
 
 
 @token.command("list")
 @click.option("--database-url", help="Store [DISTILLGUARD_DATABASE_URL].")
 def token_list(database_url) -> None:
     """Token ids, names, scopes and state (never the tokens)."""
+    from datetime import UTC, datetime
+
     from distillguard.stream.api.auth import list_tokens
 
     engine = _token_engine(database_url)
     try:
+        now = datetime.now(tz=UTC)
         for t in list_tokens(engine):
-            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+            expires = t.expires_at and (t.expires_at if t.expires_at.tzinfo
+                                        else t.expires_at.replace(tzinfo=UTC)).astimezone(UTC)
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else \
+                f"expired {expires:%Y-%m-%d}" if expires and expires <= now else \
+                f"active until {expires:%Y-%m-%d %H:%M}Z" if expires else "active"
             click.echo(f"{t.token_id}  {t.name:<24} {','.join(t.scopes):<32} {state}")
     finally:
         engine.dispose()

@@ -50,6 +50,13 @@ class Settings:
     webhook_timeout_s: float = 10.0             # per delivery attempt
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # safe enforcement, feedback and API hardening (issue 10, items 5-7)
+    policy_file: str = ""                       # YAML/JSON enforcement policy; "" = defaults
+    allowlist_max_days: float = 90.0            # longest allowlist entry the API accepts
+    feedback_min_labels: int = 20               # accounts labelled on a reason before it is
+                                                # reweighted for everyone
+    api_database_url: str = ""                  # the API's (least-privilege) URL; "" = database_url
+    api_max_body_bytes: int = 65536             # larger request bodies get 413
     # gateways (issue 9): Kafka client security, LiteLLM intake/callback/bouncer
     kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
     kafka_sasl_mechanism: str = "PLAIN"         # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512

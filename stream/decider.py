@@ -3,10 +3,11 @@ the gateway enforce).
 
 Runs in the worker on its own aiokafka consumer group on the risk topic, so a slow database
 delays only decisions, never scoring. Per batch: plan actions with the pure policy
-(models/policy.py; allowlist from a cache refreshed every few seconds), apply them in one
-transaction (idempotent: replays change nothing, escalations replace weaker decisions; the
-allowlist is checked again under the write lock), announce the changes on the decisions
-topic, and only then commit the consumed offsets.
+(models/policy.py, from DISTILLGUARD_POLICY_FILE or the defaults; allowlist from a cache
+refreshed every few seconds), apply them in one transaction (idempotent: replays change
+nothing, escalations replace weaker decisions; the allowlist is checked again under the write
+lock), announce the enforced changes on the decisions topic (shadow ones are only recorded),
+and only then commit the consumed offsets.
 
 Decisions topic message (JSON, key "<scope>:<value>"; at least once, upsert by decision_id):
     {"op": "new"|"deleted", "decision_id", "scope", "value", "action", "account_id", "reason",
@@ -22,20 +23,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import msgspec
+import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from distillguard.models.outcomes import RiskUpdate
 from distillguard.models.policy import DEFAULT_POLICY, PlannedAction, PolicyConfig, plan
+from distillguard.models.policy_file import PolicyError, policy_from_dict
 from distillguard.sinks.decisions import Change, DecisionStore, aware
 from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.retry import DATABASE, Wait, paused_polling, retry
 from distillguard.stream.config import Settings
 from distillguard.stream.kafka_security import aiokafka_kwargs
 from distillguard.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_S = 30.0
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 
@@ -58,11 +62,37 @@ def decision_message(change: Change) -> dict:
             "change_seq": r["change_seq"]}
 
 
+def enforced(changes: list[Change]) -> list[Change]:
+    """What bouncers may see: shadow (simulated) decisions are recorded, never announced."""
+    return [c for c in changes if not c.row.get("shadow")]
+
+
 async def publish_changes(producer: AIOKafkaProducer, topic: str, changes: list[Change]) -> None:
     sends = [await producer.send(topic, key=f"{c.row['scope_type']}:{c.row['scope_value']}".encode(),
                                  value=json.dumps(decision_message(c)).encode())
-             for c in changes]
+             for c in enforced(changes)]
     await asyncio.gather(*sends)
+
+
+def load_policy(path: str) -> PolicyConfig:
+    """The policy in a YAML or JSON file (DISTILLGUARD_POLICY_FILE); "" = the defaults.
+    Raises PolicyError naming the file and the bad key."""
+    if not path:
+        return DEFAULT_POLICY
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError(f"policy file {path}: cannot read it ({err.strerror or err})") from None
+    try:
+        doc = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise PolicyError(f"policy file {path}: not valid {'JSON' if path.endswith('.json') else 'YAML'}"
+                          f" ({first})") from None
+    try:
+        return policy_from_dict({} if doc is None else doc)
+    except PolicyError as err:
+        raise PolicyError(f"policy file {path}: {err}") from None
 
 
 class Decider:
@@ -75,6 +105,7 @@ class Decider:
         self._allowlist: dict[str, datetime] | None = None
         self._allowlist_at = 0.0
         self._decode = msgspec.json.Decoder(RiskUpdate).decode
+        self._wait: Wait = asyncio.sleep   # run() polls its consumer while waiting
 
     async def run(self) -> None:
         s = self.settings
@@ -88,6 +119,7 @@ class Decider:
                                     enable_idempotence=True, **aiokafka_kwargs(s))
         await consumer.start()
         await producer.start()
+        self._wait = paused_polling(consumer)
         try:
             while True:
                 fetched = await consumer.getmany(timeout_ms=1000, max_records=self.batch_size)
@@ -119,6 +151,10 @@ class Decider:
         changes = await self._retry("write", lambda: loop.run_in_executor(
             None, self.store.apply, items, now, self.policy.extend_below_fraction))
         self.metrics.sink_rows.labels(sink="decisions").inc(len(changes))
+        for c in changes:
+            self.metrics.decision_changes.labels(
+                op=c.op, action=c.row["action"],
+                mode="shadow" if c.row.get("shadow") else "enforce").inc()
         return changes
 
     async def allowlist(self) -> dict[str, datetime]:
@@ -149,31 +185,21 @@ class Decider:
             return None
 
     async def _retry(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Until it works: a database or broker hiccup delays decisions, never drops them."""
-        backoff = 0.5
-        while True:
-            try:
-                return await attempt()
-            except Exception as err:
-                self.metrics.sink_failures.labels(sink=f"decisions-{what}").inc()
-                log.warning("decider %s failed (%s: %s); retrying in %.1fs", what,
-                            type(err).__name__, str(err).splitlines()[0] if str(err) else "",
-                            backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        """Until it works: a database or broker hiccup delays decisions, never drops them. The
+        consumer keeps polling meanwhile (paused), so an outage does not evict it from its group."""
+        def failed(err: BaseException, failures: int) -> None:
+            self.metrics.sink_failures.labels(sink=f"decisions-{what}").inc()
+
+        return await retry(attempt, what=f"decider {what}", backoff=DATABASE, wait=self._wait,
+                           on_failure=failed, logger=log)
 
 
 async def run_decider(settings: Settings, metrics: Metrics) -> None:
-    """Started by stream/services.py inside the worker; restarts itself rather than take the
-    worker down (its failures must never stop scoring)."""
+    """One run of the decider; stream/services.py restarts it when it fails (its failures must
+    never stop scoring)."""
+    policy = load_policy(settings.policy_file)  # validated by `distillguard run` already
     store = DecisionStore(settings.database_url)
     try:
-        while True:
-            try:
-                await Decider(settings, metrics, store).run()
-            except Exception:
-                log.exception("decider stopped; restarting in %.0fs", MAX_BACKOFF_S / 6)
-                metrics.sink_failures.labels(sink="decisions").inc()
-                await asyncio.sleep(MAX_BACKOFF_S / 6)
+        await Decider(settings, metrics, store, policy).run()
     finally:
         store.close()

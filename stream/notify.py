@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 
 import aiohttp
 import msgspec
@@ -26,6 +25,7 @@ from aiokafka import (
 from aiokafka.errors import KafkaError
 from distillguard.models.outcomes import Alert
 from distillguard.sinks.metrics import Metrics
+from distillguard.sinks.retry import BROKER, paused_polling, retry, supervise
 from distillguard.sinks.webhooks import (
     RetryPolicy,
     Webhook,
@@ -39,7 +39,6 @@ from distillguard.stream.kafka_security import aiokafka_kwargs
 from distillguard.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-MAX_RESTART_BACKOFF_S = 60.0
 _decoder = msgspec.json.Decoder(Alert)
 
 
@@ -95,17 +94,11 @@ class DeadLetters:
                    ("dlq.source.topic", msg.topic.encode()),
                    ("dlq.source.partition", str(msg.partition).encode()),
                    ("dlq.source.offset", str(msg.offset).encode())]
-        backoff = 0.5
-        while True:  # until written: the offset is committed only after this returns
-            try:
-                await self.producer.send_and_wait(self.topic, value=msg.value, key=msg.key,
-                                                  headers=headers)
-                return
-            except KafkaError as err:
-                log.warning("webhook %s: dead-letter write to %s failed (%s); retrying in %.1fs",
-                            webhook.name, self.topic, err, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+        # Until written: the offset is committed only after this returns.
+        await retry(lambda: self.producer.send_and_wait(self.topic, value=msg.value, key=msg.key,
+                                                        headers=headers),
+                    what=f"webhook {webhook.name}: dead-letter write to {self.topic}",
+                    backoff=BROKER, retry_on=(KafkaError,), logger=log)
 
 
 class WebhookNotifier:
@@ -121,19 +114,7 @@ class WebhookNotifier:
     async def run_forever(self) -> None:
         """An unexpected error restarts only this webhook's consumer; uncommitted alerts are
         read again, so a bug or broker hiccup delays deliveries but loses none."""
-        loop = asyncio.get_running_loop()
-        backoff = 1.0
-        while True:
-            started = loop.time()
-            try:
-                await self.run()
-            except Exception:
-                if loop.time() - started > MAX_RESTART_BACKOFF_S:
-                    backoff = 1.0
-                log.error("webhook %s: consumer failed; restarting in %.0fs", self.webhook.name,
-                          backoff, exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_RESTART_BACKOFF_S)
+        await supervise(f"webhook {self.webhook.name} consumer", self.run, logger=log)
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -167,7 +148,7 @@ class WebhookNotifier:
             await self._commit(consumer, tp, msg.offset + 1, reposition=False)
             return
         assignments_before = self.rebalances.assignments
-        delivery = await sender.deliver(alert, wait=partial(_poll_while_waiting, consumer),
+        delivery = await sender.deliver(alert, wait=paused_polling(consumer, poll_s=10.0),
                                         wanted=lambda: tp in consumer.assignment())
         if delivery.outcome == "abandoned":
             log.info("webhook %s: %s was revoked by a rebalance; its next owner sends alert %s",
@@ -209,21 +190,3 @@ class _RebalanceCounter(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.assignments += 1
-
-
-async def _poll_while_waiting(consumer: AIOKafkaConsumer, seconds: float) -> None:
-    """Sleep between attempts while polling with every partition paused.
-
-    aiokafka drops a member that has not polled for max.poll.interval.ms (5 min), which a long
-    webhook outage would otherwise trigger, followed by a rebalance and a duplicate delivery.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    try:
-        while (left := deadline - loop.time()) > 0:
-            consumer.pause(*consumer.assignment())
-            fetched = await consumer.getmany(timeout_ms=max(1, int(min(left, 10.0) * 1000)))
-            for tp, records in fetched.items():  # a partition assigned mid-wait: read it later
-                consumer.seek(tp, records[0].offset)
-    finally:
-        consumer.resume(*consumer.assignment())

@@ -6,6 +6,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
+from distillguard.sinks.retry import retry_sync
 from distillguard.stream.config import Settings
 from distillguard.stream.kafka_security import (
     KafkaAuthError,
@@ -45,17 +46,16 @@ def ensure_topics(broker: str, names: list[str], partitions: int, replication: i
 
     check_credentials(broker)  # a refused login would look like a 30 s bootstrap timeout
     deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=broker.split(","), client_id="distillguard-admin",
-                                     **kafka_python_kwargs())
-            break
-        except (SaslAuthenticationFailedError, UnsupportedSaslMechanismError) as err:
-            raise KafkaAuthError(describe_failure(err, broker)) from None
-        except (KafkaConnectionError, KafkaTimeoutError, OSError):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no Kafka broker reachable at {broker}") from None
-            time.sleep(1.0)
+    try:
+        admin = retry_sync(lambda: KafkaAdminClient(bootstrap_servers=broker.split(","),
+                                                    client_id="distillguard-admin",
+                                                    **kafka_python_kwargs()),
+                           what=f"connecting to Kafka at {broker}", timeout_s=timeout_s,
+                           retry_on=(KafkaConnectionError, KafkaTimeoutError, OSError))
+    except (SaslAuthenticationFailedError, UnsupportedSaslMechanismError) as err:
+        raise KafkaAuthError(describe_failure(err, broker)) from None
+    except (KafkaConnectionError, KafkaTimeoutError, OSError):
+        raise RuntimeError(f"no Kafka broker reachable at {broker}") from None
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Literal
 
 import faust
 import msgspec
 from aiokafka.partitioner import murmur2
 from distillguard.models.engine import Engine, EngineConfig
 from distillguard.models.event import Event
+from distillguard.models.feedback import FeedbackState
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.codecs import PROFILE_CODEC
@@ -44,10 +46,11 @@ class FeedbackMessage(msgspec.Struct):
     """What `POST /v1/alerts/{id}/label` publishes on the feedback topic."""
 
     account_id: str
-    label: str  # true_positive | false_positive
+    label: Literal["true_positive", "false_positive"]  # anything else is malformed
     alert_id: str = ""
     reason_codes: list[str] = []
     labelled_at: str = ""
+    label_id: int = 0  # alert_labels.label_id; de-duplicates redelivered labels (0 = none)
 
 
 _feedback_decoder = msgspec.json.Decoder(FeedbackMessage)
@@ -99,7 +102,8 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     table.key_serializer, table.value_serializer = "raw", PROFILE_CODEC
     profiles = ProfileTable(table)
     outputs, dlq = ListSink(), ListSink()
-    engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s))
+    engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s),
+                    feedback=FeedbackState(min_labels=settings.feedback_min_labels))
     pipeline = Pipeline(engine, metrics, dlq, outputs)
     feedback_topic = app.topic(names.feedback, partitions=partitions, **raw)
     gaps = OffsetGapDetector(app.consumer, metrics)
@@ -157,7 +161,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
                             event.message.partition, event.message.offset, err)
                 metrics.feedback.labels(label="malformed").inc()
                 continue
-            engine.feedback(label.account_id, label.label, label.reason_codes)
+            engine.feedback(label.account_id, label.label, label.reason_codes, label.label_id)
             metrics.feedback.labels(label=label.label).inc()
 
     @app.timer(interval=5.0)

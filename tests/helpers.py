@@ -54,7 +54,7 @@ def chat_events(account: str, n: int, start_ms: int = BASE_TS, step_ms: int = 60
 def scratch_database(admin_url: str):
     """A fresh, empty database on the real PostgreSQL server, dropped afterwards."""
     name = f"dg_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 # Documented on every protected router so the OpenAPI document lists them.
 AUTH_RESPONSES: dict[int | str, dict] = {
-    401: {"description": "missing, invalid or revoked bearer token"},
+    401: {"description": "missing, invalid, revoked or expired bearer token"},
     403: {"description": "the token lacks the scope this endpoint needs"},
     503: {"description": "database unavailable; retry"},
 }
@@ -29,6 +29,7 @@ class ApiContext:
     clock: Callable[[], datetime]
     metrics: ApiMetrics
     publisher: Publisher
+    allowlist_max_days: float = 90.0
 
 
 def context(request: Request) -> ApiContext:
@@ -38,8 +39,10 @@ def context(request: Request) -> ApiContext:
 Ctx = Annotated[ApiContext, Depends(context)]
 
 
-def require(scope: str) -> Callable[..., Principal]:
-    """Dependency: 401 without a valid token (RFC 6750 challenge), 403 without `scope`."""
+def require(scope: str, *alternatives: str) -> Callable[..., Principal]:
+    """Dependency: 401 without a valid, unexpired token (RFC 6750 challenge), 403 without
+    `scope` (or one of `alternatives`)."""
+    accepted = (scope, *alternatives)
 
     def check(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None,
                                                Security(bearer)]) -> Principal:
@@ -53,10 +56,18 @@ def require(scope: str) -> Callable[..., Principal]:
             ctx.metrics.auth_failures.labels("invalid").inc()
             raise HTTPException(401, "invalid or revoked token",
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        if not principal.allows(scope):
+        if principal.expired(ctx.clock()):
+            ctx.metrics.auth_failures.labels("expired").inc()
+            raise HTTPException(401, f"token {principal.name!r} expired at "
+                                f"{principal.expiry_text()}; ask for a new one "
+                                "(distillguard token create)", headers={
+                                    "WWW-Authenticate": 'Bearer error="invalid_token", '
+                                                        'error_description="token expired"'})
+        if not any(principal.allows(s) for s in accepted):
             ctx.metrics.auth_failures.labels("scope").inc()
-            raise HTTPException(403, f"token lacks scope {scope}", headers={
-                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+            wanted = " or ".join(accepted)
+            raise HTTPException(403, f"token lacks scope {wanted}", headers={
+                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(accepted)}"'})
         return principal
 
     return check

@@ -1,31 +1,15 @@
-"""Prometheus metrics of the API: per route template, never per account or token."""
+"""Counting the API's requests by route template. The metrics themselves are declared with all
+others in sinks/metrics.py (`ApiMetrics`, re-exported here)."""
 
 from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from distillguard.sinks.metrics import ApiMetrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+__all__ = ["METHODS", "ApiMetrics", "MetricsMiddleware"]
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
-
-
-class ApiMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        r = self.registry = registry or CollectorRegistry()
-        self.requests = Counter("distillguard_api_requests", "HTTP requests served.",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("distillguard_api_request_duration_seconds",
-                                 "Time to serve a request.", ["route"], registry=r)
-        self.auth_failures = Counter("distillguard_api_auth_failures",
-                                     "Requests refused: 401 missing/invalid token, 403 scope.",
-                                     ["reason"], registry=r)
-        self.feedback = Counter("distillguard_api_feedback_messages",
-                                "Label feedback messages sent to Kafka, by result.", ["result"],
-                                registry=r)
-        self.transitions = Counter("distillguard_api_alert_transitions",
-                                   "Alert state changes made through the API.", ["to"],
-                                   registry=r)
 
 
 class MetricsMiddleware:

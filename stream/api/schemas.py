@@ -73,7 +73,8 @@ class LabelIn(Strict):
 
 class AllowlistIn(Strict):
     reason: Annotated[Text, Field(min_length=1, max_length=500)]
-    expires_at: AwareDatetime = Field(description="RFC 3339 with offset; future, within 366 days")
+    expires_at: AwareDatetime = Field(description="RFC 3339 with offset; in the future, within "
+                                      "DISTILLGUARD_ALLOWLIST_MAX_DAYS (default 90)")
 
 
 class AllowlistEntry(BaseModel):

@@ -60,9 +60,10 @@ def client(db: str, clock: Clock) -> Iterator[TestClient]:
 
 @pytest.fixture
 def tokens(engine: sa.Engine) -> dict[str, str]:
-    """One token per role: billing, secops, bouncer, admin."""
+    """One token per role: billing, secops, exceptions (allowlist), bouncer, admin."""
     return {"billing": create_token(engine, "billing", ["risk:read"]),
             "secops": create_token(engine, "secops", ["triage"]),
+            "exceptions": create_token(engine, "exceptions", ["allowlist"]),
             "bouncer": create_token(engine, "bouncer", ["decisions:read"]),
             "admin": create_token(engine, "admin", ["admin"])}
 

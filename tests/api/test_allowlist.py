@@ -1,8 +1,11 @@
-"""Allowlist endpoints: validation, listing, expiry, deletion."""
+"""Allowlist endpoints: their own scope, validation, the maximum duration, listing, expiry,
+deletion."""
 
 from datetime import timedelta
 
 import pytest
+from distillguard.stream.api import create_app
+from fastapi.testclient import TestClient
 
 from tests.api.conftest import T0, bearer
 
@@ -14,7 +17,7 @@ def put(client, token, account, **body):
 
 
 def test_put_get_delete(client, tokens, clock):
-    token = tokens["secops"]
+    token = tokens["exceptions"]
     until = (T0 + timedelta(days=7)).isoformat()
     assert put(client, token, "acct-a", reason="red team", expires_at=until).status_code == 200
     r = put(client, token, "acct-a", reason="red team, extended",
@@ -48,12 +51,12 @@ def test_put_get_delete(client, tokens, clock):
     {"reason": "x", "expires_at": "9999-12-31T23:59:59-23:59"},
 ])
 def test_bad_entries_are_422(client, tokens, body):
-    r = client.put("/v1/allowlist/acct-a", json=body, headers=bearer(tokens["secops"]))
+    r = client.put("/v1/allowlist/acct-a", json=body, headers=bearer(tokens["exceptions"]))
     assert r.status_code == 422, r.text
 
 
 def test_pages(client, tokens):
-    token = tokens["secops"]
+    token = tokens["exceptions"]
     names = [f"acct-{i:02d}" for i in range(23)]
     for name in reversed(names):
         put(client, token, name, reason="r", expires_at="2026-12-24T00:00:00Z")
@@ -66,3 +69,35 @@ def test_pages(client, tokens):
         if not (cursor := body["next_cursor"]):
             break
     assert seen == names
+
+
+def test_changing_the_list_needs_the_allowlist_scope(client, tokens):
+    body = {"reason": "partner", "expires_at": "2026-12-24T00:00:00Z"}
+    r = put(client, tokens["secops"], "acct-a", **body)
+    assert r.status_code == 403 and r.json()["detail"] == "token lacks scope allowlist"
+    assert put(client, tokens["exceptions"], "acct-a", **body).status_code == 200
+    assert put(client, tokens["admin"], "acct-b", **body).status_code == 200
+    # triage may read the list (context for alerts), not delete from it
+    listed = client.get("/v1/allowlist", headers=bearer(tokens["secops"]))
+    assert [e["account_id"] for e in listed.json()["items"]] == ["acct-a", "acct-b"]
+    assert client.delete("/v1/allowlist/acct-a", headers=bearer(tokens["secops"])
+                         ).status_code == 403
+    assert client.get("/v1/allowlist", headers=bearer(tokens["billing"])).status_code == 403
+    assert client.get("/v1/accounts", headers=bearer(tokens["exceptions"])).status_code == 200
+
+
+def test_maximum_duration_comes_from_settings(db, tokens, clock):
+    token = tokens["exceptions"]
+    at_90 = (T0 + timedelta(days=90)).isoformat()
+    past_90 = (T0 + timedelta(days=90, seconds=1)).isoformat()
+    with TestClient(create_app(db, clock=clock)) as c:  # default: 90 days
+        assert put(c, token, "acct-a", reason="r", expires_at=at_90).status_code == 200
+        r = put(c, token, "acct-a", reason="r", expires_at=past_90)
+        assert r.status_code == 422
+        assert "at most 90 days" in r.json()["detail"]
+        assert "DISTILLGUARD_ALLOWLIST_MAX_DAYS" in r.json()["detail"]
+    with TestClient(create_app(db, clock=clock, allowlist_max_days=7)) as c:
+        assert put(c, token, "acct-b", reason="r",
+                   expires_at=(T0 + timedelta(days=8)).isoformat()).status_code == 422
+        assert put(c, token, "acct-b", reason="r",
+                   expires_at=(T0 + timedelta(days=6)).isoformat()).status_code == 200

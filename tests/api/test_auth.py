@@ -62,6 +62,7 @@ def test_scopes_per_role(client, seeded, tokens):
     expected = {  # role -> status of (risk, triage, decisions, allowlist)
         "billing": (200, 403, 403, 403),
         "secops": (200, 200, 403, 200),
+        "exceptions": (200, 403, 403, 200),
         "bouncer": (403, 403, 200, 403),
         "admin": (200, 409, 200, 200),  # 409: secops already acknowledged al-1
     }

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from distillguard.models.outcomes import Reason, RiskUpdate
-from distillguard.models.policy import plan
+from distillguard.models.policy import SCOPE_TYPES, PolicyConfig, plan
 from distillguard.sinks.decisions import DecisionStore
 from distillguard.sinks.metrics import Metrics
 from distillguard.sinks.schema import decisions
@@ -19,6 +19,7 @@ from distillguard.stream.decider import Decider
 from tests.api.conftest import bearer
 
 pytestmark = pytest.mark.postgres
+WITH_IP = PolicyConfig(scopes=SCOPE_TYPES)  # IP scope only by explicit policy
 
 
 def update(account, seq, severity, risk, codes=("logprob_harvesting",), keys=(), ips=()):
@@ -35,7 +36,7 @@ def store(db):
 
 
 def apply(store, clock, *updates):
-    return store.apply([(u, plan(u)) for u in updates], clock())
+    return store.apply([(u, plan(u, WITH_IP)) for u in updates], clock())
 
 
 def poll(client, token, startup=False, **params):
@@ -161,15 +162,15 @@ def test_scope_filter(client, store, clock, tokens):
 
 def test_allowlist_suppresses_decisions_and_lifts_active_ones(client, store, clock, tokens,
                                                                 engine, db):
-    bouncer, secops = tokens["bouncer"], tokens["secops"]
-    decider = Decider(Settings(database_url=db), Metrics(), store, clock=clock,
+    bouncer, secops = tokens["bouncer"], tokens["exceptions"]
+    decider = Decider(Settings(database_url=db), Metrics(), store, WITH_IP, clock=clock,
                       allowlist_refresh_s=3600)
     asyncio.run(decider.handle([update("acct-a", 25, "critical", 99.0, ips=["10.0.0.9"])]))
     assert len(poll(client, bouncer, startup=True)[0]) == 2
     until = (clock() + timedelta(days=30)).isoformat()
     r = client.put("/v1/allowlist/acct-a", json={"reason": "internal eval team",
                                                    "expires_at": until}, headers=bearer(secops))
-    assert r.status_code == 200 and r.json()["active"] and r.json()["created_by"] == "secops"
+    assert r.status_code == 200 and r.json()["active"] and r.json()["created_by"] == "exceptions"
     # its decisions in force are lifted at the bouncer's next poll
     assert poll(client, bouncer)[:2] == (set(), {("account", "acct-a", "block"),
                                                  ("ip", "10.0.0.9", "block")})

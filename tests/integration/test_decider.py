@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from distillguard.models.outcomes import Reason, RiskUpdate
+from distillguard.models.policy import SCOPE_TYPES, PolicyConfig
 from distillguard.sinks.decisions import DecisionStore
 from distillguard.sinks.metrics import Metrics
 from distillguard.sinks.migrate import upgrade
@@ -86,7 +87,9 @@ def test_decider_end_to_end(kafka_broker, postgres_url):
 
     async def scenario() -> None:
         store = DecisionStore(postgres_url)
-        task = asyncio.create_task(Decider(settings, Metrics(), store).run())
+        # IP scope is off by default (shared NAT/egress); this test asks for it explicitly
+        task = asyncio.create_task(Decider(settings, Metrics(), store,
+                                           PolicyConfig(scopes=SCOPE_TYPES)).run())
         producer = AIOKafkaProducer(bootstrap_servers=kafka_broker, acks="all")
         await producer.start()
         try:

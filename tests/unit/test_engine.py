@@ -111,7 +111,9 @@ def test_false_positive_label_silences_reason_until_behaviour_changes():
     p = profiles["acct-fp"]
     assert "logprob" not in " ".join(p.reasons)
     assert p.risk < 80
-    assert engine.reason_weights["logprob_harvesting"] < 1.0
+    # one account's label silences it for that account only; the global weight needs evidence
+    # from many accounts (models/feedback.py, tests/unit/test_feedback.py)
+    assert engine.feedback_state.weight("logprob_harvesting") == 1.0
 
 
 def test_scores_use_event_time_only():

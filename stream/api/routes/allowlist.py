@@ -1,8 +1,10 @@
-"""The allowlist (`triage`): accounts that get no enforcement decisions until an expiry.
+"""The allowlist: accounts that get no enforcement decisions until an expiry.
 
-Putting an account on the list also deletes its decisions in force, in the same transaction,
-so bouncers lift them at their next poll; the decider creates none while the entry is active.
-An expiry is required (at most 366 days ahead): exceptions are reviewed, not forgotten.
+Lifting enforcement is a stronger power than triage, so changing the list needs its own
+`allowlist` scope; reading it needs `triage` or `allowlist`. Putting an account on the list
+also deletes its decisions in force, in the same transaction, so bouncers lift them at their
+next poll; the decider creates none while the entry is active. An expiry is required, at most
+DISTILLGUARD_ALLOWLIST_MAX_DAYS ahead: exceptions are reviewed, not forgotten.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Qu
 from sqlalchemy.dialects import postgresql, sqlite
 
 router = APIRouter(prefix="/v1/allowlist", tags=["allowlist"], responses=AUTH_RESPONSES)
-Triage = Annotated[Principal, Depends(require("triage"))]
+Reader = Annotated[Principal, Depends(require("triage", "allowlist"))]
+Writer = Annotated[Principal, Depends(require("allowlist"))]
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=ACCOUNT_ID_PATTERN)]
-MAX_AHEAD = timedelta(days=366)
 
 
 def _entry(row, now) -> AllowlistEntry:
@@ -34,7 +36,7 @@ def _entry(row, now) -> AllowlistEntry:
 
 
 @router.get("", response_model=AllowlistPage, responses={400: {"description": "invalid cursor"}})
-def list_allowlist(ctx: Ctx, _: Triage,
+def list_allowlist(ctx: Ctx, _: Reader,
                    include_expired: bool = False,
                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
                    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR)] = None,
@@ -58,12 +60,14 @@ def list_allowlist(ctx: Ctx, _: Triage,
 
 @router.put("/{account_id:path}", response_model=AllowlistEntry,
             responses={422: {"description": "expires_at not in the future or too far ahead"}})
-def put_allowlist(account_id: AccountId, body: AllowlistIn, ctx: Ctx, who: Triage,
+def put_allowlist(account_id: AccountId, body: AllowlistIn, ctx: Ctx, who: Writer,
                   background: BackgroundTasks) -> AllowlistEntry:
     """Add or replace an entry; the account's decisions in force are deleted at once."""
     now = ctx.clock()
-    if not now < body.expires_at <= now + MAX_AHEAD:
-        raise HTTPException(422, "expires_at must be in the future and at most 366 days ahead")
+    days = ctx.allowlist_max_days
+    if not now < body.expires_at <= now + timedelta(days=days):
+        raise HTTPException(422, f"expires_at must be in the future and at most {days:g} days "
+                                 "ahead (DISTILLGUARD_ALLOWLIST_MAX_DAYS)")
     values = {"account_id": account_id, "reason": body.reason, "expires_at": body.expires_at,
               "created_by": who.name, "created_at": now, "updated_at": now}
     insert = postgresql.insert if ctx.engine.dialect.name == "postgresql" else sqlite.insert
@@ -81,7 +85,7 @@ def put_allowlist(account_id: AccountId, body: AllowlistIn, ctx: Ctx, who: Triag
 
 @router.delete("/{account_id:path}", status_code=204,
                responses={404: {"description": "not listed"}})
-def delete_allowlist(account_id: AccountId, ctx: Ctx, _: Triage) -> Response:
+def delete_allowlist(account_id: AccountId, ctx: Ctx, _: Writer) -> Response:
     """Remove an entry: the account is enforced on again from its next risk update."""
     with ctx.engine.begin() as conn:
         deleted = conn.execute(allowlist.delete().where(allowlist.c.account_id == account_id))
