@@ -14,12 +14,14 @@ if [ -z "$PY" ]; then
 fi
 [ -n "$PY" ] || { echo "bootstrap: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
 
-stamp=".venv/.installed-$(cat pyproject.toml setup.py | sha256sum | cut -c1-16)"
+# DG_EXTRAS: the optional dependency groups to install (deploy/test.sh adds litellm for CI).
+EXTRAS="${DG_EXTRAS:-dev}"
+stamp=".venv/.installed-$( (cat pyproject.toml setup.py; echo "$EXTRAS") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "bootstrap: installing pinned dependencies into .venv (first run takes a minute)" >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${EXTRAS}]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

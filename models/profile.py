@@ -13,7 +13,7 @@ import math
 import msgspec
 from distillguard.models import sketches
 from distillguard.models.event import Event
-from distillguard.models.simhash import simhash64
+from distillguard.models.simhash import prompt_sha256, simhash64
 from distillguard.models.text_signals import instruction_view, is_grading_prompt, reasoning_language
 
 DEDUP_SLOTS = 1024         # recent event ids remembered per account (4-byte hashes: 4 KiB)
@@ -39,10 +39,6 @@ def extraction_shaped(event: Event) -> bool:
         return False
     messages = event.prompt.messages if event.prompt is not None else None
     return messages is None or messages <= 1
-
-
-def _h64(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def _remember(recent: list[str], value: str, keep: int = RECENT_SCOPES) -> None:
@@ -256,7 +252,7 @@ class AccountProfile(msgspec.Struct):
             sketches.hll_add(self.distinct_prompts, int(prompt.sha256[:16], 16))
         elif text:
             self.with_prompt_hash += 1
-            sketches.hll_add(self.distinct_prompts, _h64(text.encode()))
+            sketches.hll_add(self.distinct_prompts, int(prompt_sha256(text)[:16], 16))
         if prompt.system_sha256:
             sketches.hll_add(self.distinct_systems, int(prompt.system_sha256[:16], 16))
         chars = prompt.chars if prompt.chars is not None else (len(text) if text else None)

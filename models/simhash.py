@@ -33,3 +33,9 @@ def simhash64(text: str) -> int:
 
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
+
+
+def prompt_sha256(text: str) -> str:
+    """The contract's `prompt.sha256`: of the prompt with whitespace runs collapsed. The engine
+    counts a text-only prompt by this same hash, so text and edge-computed hashes count alike."""
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()

@@ -170,3 +170,40 @@ class IngestMetrics:
                                 "Model-call spans that could not become events.", ["reason"], registry=r)
         self.skipped = Counter("distillguard_spans_skipped",
                                "Spans that are not model calls (or repeat one).", ["reason"], registry=r)
+
+
+# ---- gateways (issue 9): the LiteLLM callback and bouncer, inside the LiteLLM proxy process ----
+class GatewayMetrics:
+    """Registered in prometheus_client's default registry unless told otherwise, so the proxy's
+    own /metrics (LiteLLM's prometheus callback) shows them next to its own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        from prometheus_client import REGISTRY
+
+        r = self.registry = registry or REGISTRY
+        self.events_sent = Counter("distillguard_litellm_events_sent",
+                                   "Contract events the LiteLLM callback produced to Kafka.",
+                                   registry=r)
+        self.events_dropped = Counter("distillguard_litellm_events_dropped",
+                                      "Events the callback dropped: buffer full, unmappable, or "
+                                      "Kafka failure.", ["reason"], registry=r)
+        self.buffered = Gauge("distillguard_litellm_buffer_events",
+                              "Events waiting in the callback's bounded buffer.", registry=r)
+        self.bouncer_actions = Counter("distillguard_bouncer_actions",
+                                       "Enforcement actions the bouncer applied to requests.",
+                                       ["action"], registry=r)
+        self.bouncer_polls = Counter("distillguard_bouncer_polls",
+                                     "Polls of GET /v1/decisions/stream.", ["result"], registry=r)
+        self.bouncer_decisions = Gauge("distillguard_bouncer_decisions",
+                                       "Decisions held in the bouncer's cache.", registry=r)
+
+
+_gateway_metrics: GatewayMetrics | None = None
+
+
+def gateway_metrics() -> GatewayMetrics:
+    """The process-wide instance (a proxy loads the callback module once)."""
+    global _gateway_metrics
+    if _gateway_metrics is None:
+        _gateway_metrics = GatewayMetrics()
+    return _gateway_metrics

@@ -50,7 +50,12 @@ def run(no_sink, **opts) -> None:
         raise click.UsageError(str(err)) from None
     _policy(settings.policy_file)  # so is a bad enforcement policy
     _require_broker(settings)
-    run_worker(settings)
+    from distillguard.stream.kafka_security import KafkaAuthError
+
+    try:
+        run_worker(settings)
+    except KafkaAuthError as err:  # one line, not a traceback: the fix is a setting
+        raise click.ClickException(str(err)) from None
 
 
 def _require_broker(settings: Settings) -> None:

@@ -71,6 +71,29 @@ class Settings:
     ingest_port: int = 4318                     # OTLP/HTTP's registered port
     ingest_max_pending: int = 10_000            # events sent to Kafka, not yet acknowledged: beyond, 503
     ingest_max_body_bytes: int = 16 * 1024 * 1024
+    # gateways (issue 9): Kafka client security, LiteLLM intake/callback/bouncer
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str = "PLAIN"         # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""                  # CA bundle that signed the brokers' certificates
+    kafka_ssl_certfile: str = ""                # client certificate (mutual TLS)
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_password: str = ""                # of the key file
+    kafka_ssl_check_hostname: bool = True
+    litellm_account_rule: str = "org,team,user,end_user"  # first present wins; see connect-litellm.md
+    litellm_include_text: bool = False          # send prompt.text from the callback (privacy: off)
+    litellm_topic: str = ""                     # callback's topic; empty = input_topic
+    litellm_buffer: int = 10000                 # callback's bounded buffer (events); overflow dropped
+    litellm_batch: int = 200                    # events per produce batch
+    litellm_linger_s: float = 0.2               # longest wait before a partial batch is sent
+    bouncer_url: str = ""                       # distillguard API base URL for the bouncer
+    bouncer_token: str = ""                     # a decisions:read token
+    bouncer_poll_s: float = 10.0
+    bouncer_fail_closed: bool = False           # refuse requests while decisions are unknown
+    bouncer_throttle_per_min: int = 10          # requests/minute a throttled scope keeps
+    bouncer_max_tokens_cap: int = 0             # cap max_tokens under strip_logprobs; 0 = no cap
+    bouncer_logprob_noise: float = 0.0          # std-dev of noise on returned logprobs; 0 = off
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -36,6 +36,7 @@ from distillguard.sinks.decisions import Change, DecisionStore, aware
 from distillguard.sinks.metrics import Metrics
 from distillguard.sinks.retry import DATABASE, Wait, paused_polling, retry
 from distillguard.stream.config import Settings
+from distillguard.stream.kafka_security import aiokafka_kwargs
 from distillguard.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,9 @@ class Decider:
                                    [s.risk_topic, s.decisions_topic], s.partitions)
         consumer = AIOKafkaConsumer(s.risk_topic, bootstrap_servers=s.broker,
                                     group_id=f"{s.app_id}-decider", enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+                                    auto_offset_reset="earliest", **aiokafka_kwargs(s))
         producer = AIOKafkaProducer(bootstrap_servers=s.broker, acks="all",
-                                    enable_idempotence=True)
+                                    enable_idempotence=True, **aiokafka_kwargs(s))
         await consumer.start()
         await producer.start()
         self._wait = paused_polling(consumer)

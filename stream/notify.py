@@ -35,6 +35,7 @@ from distillguard.sinks.webhooks import (
     parse_webhooks,
 )
 from distillguard.stream.config import Settings
+from distillguard.stream.kafka_security import aiokafka_kwargs
 from distillguard.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ async def run_notifier(settings: Settings, metrics: Metrics, *,
                             settings.partitions)
     webhook_metrics = WebhookMetrics.of(metrics.registry)
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all",
-                                client_id=f"{settings.app_id}-webhook-dlq")
+                                client_id=f"{settings.app_id}-webhook-dlq", **aiokafka_kwargs(settings))
     await producer.start()
     try:
         dead_letters = DeadLetters(producer, dlq_topic)
@@ -119,7 +120,7 @@ class WebhookNotifier:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.broker, group_id=self.group_id,
             client_id=f"{self.settings.app_id}-webhook-{self.webhook.name}",
-            enable_auto_commit=False, auto_offset_reset="earliest")
+            enable_auto_commit=False, auto_offset_reset="earliest", **aiokafka_kwargs(self.settings))
         consumer.subscribe([self.settings.alerts_topic], listener=self.rebalances)
         await consumer.start()
         try:

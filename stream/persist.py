@@ -23,6 +23,7 @@ from distillguard.models.outcomes import Alert, RiskUpdate
 from distillguard.sinks.metrics import Metrics
 from distillguard.sinks.retry import DATABASE, Backoff, paused_polling, retry
 from distillguard.sinks.store import RiskStore
+from distillguard.stream.kafka_security import aiokafka_kwargs
 
 log = logging.getLogger(__name__)
 SINK = "store"
@@ -43,7 +44,7 @@ class Persister:
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.broker, group_id=self.group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest")
+            auto_offset_reset="earliest", **aiokafka_kwargs())
         consumer.subscribe([self.risk_topic, self.alerts_topic], listener=self._assignments)
         await consumer.start()
         try:

@@ -9,6 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from distillguard.stream.config import Settings
+from distillguard.stream.kafka_security import (
+    KafkaAuthError,
+    check_credentials,
+    describe_failure,
+    kafka_python_kwargs,
+)
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,21 @@ def _quiet_kafka_logs() -> Iterator[None]:
 def admin_client(broker: str, timeout_s: float = 30.0):
     """A connected KafkaAdminClient, or BrokerUnavailable after at most `timeout_s`."""
     from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+    from kafka.errors import (
+        KafkaConnectionError,
+        KafkaTimeoutError,
+        SaslAuthenticationFailedError,
+        UnsupportedSaslMechanismError,
+    )
 
     with _quiet_kafka_logs():
         try:
             return KafkaAdminClient(bootstrap_servers=broker.split(","),
                                     client_id="distillguard-admin",
-                                    bootstrap_timeout_ms=max(1, int(timeout_s * 1000)))
+                                    bootstrap_timeout_ms=max(1, int(timeout_s * 1000)),
+                                    **kafka_python_kwargs())
+        except (SaslAuthenticationFailedError, UnsupportedSaslMechanismError) as err:
+            raise KafkaAuthError(describe_failure(err, broker)) from None
         except (KafkaConnectionError, KafkaTimeoutError, OSError):
             raise BrokerUnavailable(
                 f"no Kafka broker answered at {broker} within {timeout_s:g} s: is Kafka running "
@@ -71,7 +85,9 @@ def ensure_topics(broker: str, names: list[str], partitions: int, replication: i
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    check_credentials(broker)  # a refused login would look like a 30 s bootstrap timeout
     deadline = time.monotonic() + timeout_s
+    check_credentials(broker)  # a refused login would look like a bootstrap timeout
     admin = admin_client(broker, timeout_s)
     try:
         existing = set(admin.list_topics())

@@ -29,6 +29,7 @@ from distillguard.sinks.metrics import Metrics
 from distillguard.stream.codecs import PROFILE_CODEC
 from distillguard.stream.config import Settings
 from distillguard.stream.intake.formats import account_attribute_list, input_formats
+from distillguard.stream.kafka_security import faust_kwargs
 from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.pipeline import Pipeline
 from distillguard.stream.profile_table import ProfileTable
@@ -87,6 +88,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
         producer_max_batch_size=1024 * 1024, producer_linger=0.005,
         # A killed worker's partitions move to a new one within seconds, not a minute.
         broker_session_timeout=10.0, broker_heartbeat_interval=2.0,
+        **faust_kwargs(settings),
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     input_topic = app.topic(names.input, *extra_inputs, partitions=partitions, **raw)

@@ -25,6 +25,7 @@ from distillguard.sinks.decisions import Change, aware
 from distillguard.sinks.schema import alert_labels
 from distillguard.stream.api.metrics import ApiMetrics
 from distillguard.stream.decider import publish_changes
+from distillguard.stream.kafka_security import aiokafka_kwargs
 from distillguard.stream.topics import ensure_topics
 from starlette.concurrency import run_in_threadpool
 
@@ -89,7 +90,7 @@ class Publisher:
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.broker, acks="all",
+            producer = AIOKafkaProducer(bootstrap_servers=self.broker, acks="all", **aiokafka_kwargs(),
                                         request_timeout_ms=int(self.timeout_s * 1000))
             try:
                 await asyncio.wait_for(producer.start(), self.timeout_s)

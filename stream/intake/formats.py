@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from distillguard.models.event import Event
 from distillguard.stream.intake.genai import DEFAULT_ACCOUNT_ATTRIBUTES, account_of, select_calls, to_record
+from distillguard.stream.intake.litellm import DEAD_LETTER_KEY
 from distillguard.stream.intake.otlp import spans_from_otlp_json, spans_from_otlp_proto
 from distillguard.stream.intake.parse import (
     MAX_EVENT_BYTES,
@@ -190,7 +191,9 @@ def _records(raw: bytes, now: float, origin: str, mapper) -> Decoded:
         return Decoded(dead=[DeadLetter(Reason.INVALID_JSON, f"{origin}: invalid JSON: {err}")])
     out = Decoded()
     for record in (r for doc in docs for r in mapper(doc)):
-        if isinstance(record, dict):
+        if isinstance(record, dict) and DEAD_LETTER_KEY in record:  # the mapper says why not
+            out.dead.append(DeadLetter(Reason.MISSING_ACCOUNT, str(record[DEAD_LETTER_KEY])))
+        elif isinstance(record, dict):
             _add(out, convert_record(record, origin), now)
         else:
             out.dead.append(DeadLetter(Reason.NOT_AN_OBJECT,

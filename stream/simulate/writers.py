@@ -47,10 +47,11 @@ def write_jsonl(path: Path, events: Iterable[dict], total: int, rate: float | No
 def send_to_kafka(broker: str, topic: str, events: Iterable[dict], total: int,
                   rate: float | None = None, keyed: bool = True) -> int:
     """Produce with kafka-python (a tool, not the hot path), keyed by account_id unless told not."""
+    from distillguard.stream.kafka_security import kafka_python_kwargs
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=broker.split(","), linger_ms=20, acks="all",
-                             batch_size=256 * 1024)
+                             batch_size=256 * 1024, **kafka_python_kwargs())
     meter = Progress(f"producing to {topic}", total=total)
     for event in paced(events, rate):
         key = event["account_id"].encode() if keyed else None
