@@ -50,6 +50,9 @@ class Settings:
     webhook_timeout_s: float = 10.0             # per delivery attempt
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # streaming state (issue 7): checkpointed batches of the per-account stage
+    batch_max: int = 2000                       # events per batch (one flush + ack each)
+    batch_within_s: float = 0.05                # longest wait to fill a batch
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
