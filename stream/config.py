@@ -53,6 +53,7 @@ class Settings:
     # streaming state (issue 7): checkpointed batches of the per-account stage
     batch_max: int = 2000                       # events per batch (one flush + ack each)
     batch_within_s: float = 0.05                # longest wait to fill a batch
+    dedup_window_s: float = 172800.0            # event ids remembered this long (event time)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

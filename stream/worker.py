@@ -4,6 +4,7 @@
           │   (bad) └─> api-access-logs.dlq     │ (not keyed by account: rekey)
           │                                     └─> <app>-events-by-account ──score_rekeyed──┘
     feedback ──apply_feedback──> account-profiles
+    (every stage that scores) ──> seen-events (changelog of event ids, by event-time bucket)
     account-risk + alerts ──Persister (own consumer group)──> PostgreSQL
 
 Every agent of the per-account stage runs the same checkpointed batch loop
@@ -19,6 +20,7 @@ import logging
 import faust
 from distillguard.models.engine import Engine, EngineConfig
 from distillguard.models.profile import profile_decoder, profile_encoder
+from distillguard.models.seen_events import SeenEvents
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.agents.apply_feedback import apply_feedback
@@ -30,6 +32,7 @@ from distillguard.stream.config import Settings
 from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.pipeline import Pipeline
 from distillguard.stream.profile_table import MemoryBackend, ProfileStore
+from distillguard.stream.seen_table import seen_records, seen_table
 from distillguard.stream.services import side_services
 from distillguard.stream.topics import TopicNames, ensure_topics
 from prometheus_client import start_http_server
@@ -67,12 +70,17 @@ def account_stage(app: faust.App, settings: Settings, metrics: Metrics, names: T
     partition_of = Partitioner(partitions)
     profiles = ProfileStore(MemoryBackend(table.data), partition_of, profile_encoder.encode,
                             profile_decoder.decode)
+    seen = SeenEvents(settings.dedup_window_s)
+    _, seen_topic = seen_table(app, seen, partitions)
     outputs, dead_letters = ListSink(), ListSink()
-    engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s))
+    engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s),
+                    seen=seen)
+    checkpoint = Checkpoint(app, [(changelog, profiles.flush),
+                                  (seen_topic, lambda: seen_records(seen, partition_of))])
     return AccountStage(engine=engine, profiles=profiles,
                         pipeline=Pipeline(engine, metrics, dead_letters, outputs),
                         outputs=outputs, dead_letters=dead_letters,
-                        checkpoint=Checkpoint(app, changelog, profiles), partition_of=partition_of,
+                        checkpoint=checkpoint, partition_of=partition_of,
                         gaps=OffsetGapDetector(app.consumer, metrics), names=names,
                         metrics=metrics, batch_max=settings.batch_max,
                         batch_within_s=settings.batch_within_s)

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
-
-from distillguard.stream.profile_table import ProfileStore
+from collections.abc import Awaitable, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +24,13 @@ class SendFailed(RuntimeError):
     """An output or changelog record was not delivered: its inputs stay uncommitted."""
 
 
+# A piece of state: its changelog topic, and what to send to it ((key, value, partition) records).
+State = tuple[str, Callable[[], list[tuple[bytes, bytes, int]]]]
+
+
 class Checkpoint:
-    def __init__(self, app, changelog_topic: str, profiles: ProfileStore) -> None:
-        self.app, self.changelog_topic, self.profiles = app, changelog_topic, profiles
+    def __init__(self, app, state: list[State]) -> None:
+        self.app, self.state = app, state
         self.pending: list[Awaitable] = []
         self.failed: BaseException | None = None
 
@@ -39,12 +41,13 @@ class Checkpoint:
                                                          headers))
 
     async def commit(self, stream, events: Sequence) -> None:
-        """Send the touched profiles, wait for every delivery, then ack `events`."""
+        """Send the changed state, wait for every delivery, then ack `events`."""
         if self.failed is not None:
             raise SendFailed("an earlier send failed; not acking anything") from self.failed
         try:
-            for key, raw, partition in self.profiles.flush():
-                await self.send(self.changelog_topic, key, raw, partition)
+            for topic, changes in self.state:
+                for key, raw, partition in changes():
+                    await self.send(topic, key, raw, partition)
             pending, self.pending = self.pending, []
             await asyncio.gather(*pending)
         except Exception as err:

@@ -44,6 +44,14 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
+    def twin(self, tmp: Path) -> WorkerProcess:
+        """A second worker of the same app (same topics and consumer group), own local state."""
+        other = WorkerProcess.__new__(WorkerProcess)
+        other.__dict__.update(self.__dict__)
+        other.env = {**self.env, "DISTILLGUARD_DATA_DIR": str(tmp / "faust")}
+        other.tmp, other.proc, other.starts = tmp, None, 0
+        return other
+
     def start(self, timeout_s: float = 90.0) -> None:
         self.metrics_port = free_port()
         self.env["DISTILLGUARD_METRICS_PORT"] = str(self.metrics_port)
