@@ -7,8 +7,8 @@ taken for a duplicate (no hashing, no false positives). Buckets older than `wind
 time behind the newest event seen are forgotten: a copy arriving with an event time older than
 that is counted again (window: `window_s` of event time, any number of events within it).
 
-`new` lists what was learned since the last `drain()`: the Kafka worker writes it to its
-changelog once per batch (stream/seen_table.py); `load()` puts such records back on recovery.
+This is the in-memory form (file replay); the Kafka worker keeps the same keys in a
+changelogged RocksDB table (stream/seen_table.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ class SeenEvents:
         self.window_s, self.bucket_s = window_s, bucket_s
         self.buckets: dict[int, dict[str, set[str]]] = {}
         self.newest = 0  # newest bucket seen
-        self.new: dict[tuple[int, str], list[str]] = {}
 
     def seen(self, account_id: str, event_id: str, ts: float) -> bool:
         """Was this id seen for this account? Records it if not."""
@@ -31,24 +30,10 @@ class SeenEvents:
         if event_id in ids:
             return True
         ids.add(event_id)
-        self.new.setdefault((bucket, account_id), []).append(event_id)
         if bucket > self.newest:
             self.newest = bucket
             self._expire()
         return False
-
-    def drain(self) -> dict[tuple[int, str], list[str]]:
-        """What was recorded since the last drain: {(bucket, account): [event ids]}."""
-        new, self.new = self.new, {}
-        return new
-
-    def load(self, bucket: int, account_id: str, event_ids: list[str]) -> None:
-        """Re-learn ids from a changelog record (recovery); old buckets are skipped."""
-        if bucket > self.newest:
-            self.newest = bucket
-            self._expire()
-        if bucket >= self.oldest:
-            self.buckets.setdefault(bucket, {}).setdefault(account_id, set()).update(event_ids)
 
     @property
     def oldest(self) -> int:

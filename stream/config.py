@@ -51,9 +51,11 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # streaming state (issue 7): checkpointed batches of the per-account stage
-    batch_max: int = 2000                       # events per batch (one flush + ack each)
-    batch_within_s: float = 0.05                # longest wait to fill a batch
+    batch_max: int = 5000                       # events per batch (one flush + ack each)
+    batch_within_s: float = 0.25                # longest wait to fill a batch
     dedup_window_s: float = 172800.0            # event ids remembered this long (event time)
+    profile_idle_s: float = 30 * 86400.0        # expire profiles idle this long (event time); 0 = never
+    rocksdb_cache_mb: int = 64                  # RocksDB block cache per table partition
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

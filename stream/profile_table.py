@@ -1,57 +1,69 @@
-"""The profiles table as the engine sees it: a write-back cache over a Faust table's store.
+"""The profiles table as the engine sees it: a write-back cache over a Faust table's RocksDB.
 
 Faust's own `table[k] = v` sends one changelog record per assignment and drops the send's
 future, so a worker could commit offsets whose state never reached the broker (that, and acking
 events it had not processed, is how an earlier batched attempt lost events). Here the engine
-reads and writes plain `AccountProfile`s in `dirty`; `flush()` encodes each touched profile ONCE,
-writes it to the local store and returns the changelog records, which the caller
-(stream/agents/checkpoint.py) sends and awaits before it acks the batch's input events.
+reads and writes plain `AccountProfile`s in `dirty`; `flush()` encodes each touched profile ONCE
+into a changelog record; the checkpoint (stream/agents/checkpoint.py) sends them, awaits the
+deliveries, then calls `delivered()`, which writes them to RocksDB with their changelog offset
+(so local state is never ahead of the changelog, and a restart replays only what came after).
 
 Keys are the account id's bytes; an account's changelog partition is the partition its events
 are routed to (murmur2 of the same bytes), so a profile lives in exactly one partition.
+
+Dormant accounts: each flush also looks at a few more stored profiles (a cursor over the
+partitions) and expires those idle for `idle_s` of event time behind the newest event seen:
+a tombstone in the changelog (compaction drops them), deleted locally. Their last risk row
+stays in PostgreSQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
 
+import msgspec
 from distillguard.models.profile import AccountProfile
+from faust.types import TP
+
+SWEEP_PER_FLUSH = 200  # stored profiles examined for expiry per flush
+EXACT_COUNT_BELOW = 200_000
 
 
-class MemoryBackend:
-    """Faust's `memory://` store, written directly (no changelog send of its own)."""
+class _Head(msgspec.Struct, array_like=True):
+    """The first fields of an encoded profile: enough to tell whether it is dormant."""
 
-    def __init__(self, store) -> None:
-        self.store = store  # faust.stores.memory.Store
+    account_id: str
+    events: int
+    duplicates: int
+    first_ts: float
+    last_ts: float
 
-    def get(self, key: bytes, partition: int) -> bytes | None:
-        return self.store.data.get(key)
 
-    def put(self, key: bytes, raw: bytes, partition: int) -> None:
-        self.store.data[key] = raw
-        self.store._key_partition[key] = partition  # so a revoked partition's keys are freed
-
-    def iter_keys(self) -> Iterator[bytes]:
-        return iter(list(self.store.data))
-
-    def __len__(self) -> int:
-        return len(self.store.data)
+_head = msgspec.msgpack.Decoder(_Head).decode
+Record = tuple[bytes, bytes | None, int]
 
 
 class ProfileStore(MutableMapping[str, AccountProfile]):
-    def __init__(self, backend, partition_of: Callable[[bytes], int],
+    def __init__(self, table, partition_of: Callable[[bytes], int],
                  encode: Callable[[AccountProfile], bytes],
-                 decode: Callable[[bytes], AccountProfile]) -> None:
-        self.backend, self.partition_of = backend, partition_of
-        self.encode, self.decode = encode, decode
+                 decode: Callable[[bytes], AccountProfile], idle_s: float = 0.0) -> None:
+        self.table, self.partition_of = table, partition_of
+        self.topic = table.changelog_topic.get_topic_name()
+        self.encode, self.decode, self.idle_s = encode, decode, idle_s
         self.dirty: dict[str, AccountProfile] = {}
+        self.newest_ts = 0.0
+        self._sweep: Iterator[tuple[int, bytes, bytes]] | None = None
+        self.expired = 0
+
+    def _db(self, partition: int):
+        return self.table.data._db_for_partition(partition)
 
     def get(self, account_id: str, default=None):
         profile = self.dirty.get(account_id)
         if profile is not None:
             return profile
         key = account_id.encode()
-        raw = self.backend.get(key, self.partition_of(key))
+        raw = self._db(self.partition_of(key)).get(key)
         return default if raw is None else self.decode(raw)
 
     def __getitem__(self, account_id: str) -> AccountProfile:
@@ -64,25 +76,78 @@ class ProfileStore(MutableMapping[str, AccountProfile]):
         self.dirty[account_id] = profile
 
     def __delitem__(self, account_id: str) -> None:
-        raise NotImplementedError("profiles expire through the changelog, not by deletion here")
+        raise NotImplementedError("profiles expire through flush(), not by deletion")
 
     def __contains__(self, account_id: object) -> bool:
         return isinstance(account_id, str) and self.get(account_id) is not None
 
     def __iter__(self) -> Iterator[str]:
-        for key in self.backend.iter_keys():
+        for key in self._stored_keys():
             yield key.decode()
 
     def __len__(self) -> int:
-        return len(self.backend)
+        """Exact below EXACT_COUNT_BELOW profiles; above, RocksDB's own estimate (it counts
+        overwrites still in memtables too), since an exact count reads every key."""
+        estimate = sum(db.property_int_value("rocksdb.estimate-num-keys") or 0
+                       for db in list(self.table.data._dbs.values()))
+        if estimate >= EXACT_COUNT_BELOW:
+            return estimate
+        return sum(1 for _ in self._stored_keys())
 
-    def flush(self) -> list[tuple[bytes, bytes, int]]:
-        """Write every touched profile once; return its changelog records (key, value, partition)."""
-        records = []
+    def _stored_keys(self) -> Iterator[bytes]:
+        offset_key = self.table.data.offset_key
+        for db in list(self.table.data._dbs.values()):
+            for key in db.keys():  # noqa: SIM118 (an Rdict, not a dict)
+                if key != offset_key:
+                    yield key
+
+    def _stored(self) -> Iterator[tuple[int, bytes, bytes]]:
+        offset_key = self.table.data.offset_key
+        for partition, db in list(self.table.data._dbs.items()):
+            for key, raw in db.items():
+                if key != offset_key:
+                    yield partition, key, raw
+
+    def flush(self) -> list[Record]:
+        """Every touched profile once, plus tombstones of dormant ones: (key, value, partition)."""
+        records: list[Record] = []
         for account_id, profile in self.dirty.items():
             key = account_id.encode()
-            raw, partition = self.encode(profile), self.partition_of(key)
-            self.backend.put(key, raw, partition)
-            records.append((key, raw, partition))
-        self.dirty.clear()
+            self.newest_ts = max(self.newest_ts, profile.last_ts)
+            records.append((key, self.encode(profile), self.partition_of(key)))
+        if self.idle_s > 0:
+            records += self._dormant()
         return records
+
+    def delivered(self, records: list[Record], results) -> None:
+        """The records are on the broker: write them locally, then their changelog offsets."""
+        for key, raw, partition in records:
+            db = self._db(partition)
+            if raw is None:
+                db.delete(key)
+            else:
+                db.put(key, raw)
+        store = self.table.data
+        offsets: dict[TP, int] = {}
+        for meta in results:
+            tp = TP(meta.topic, meta.partition)
+            offsets[tp] = max(meta.offset, offsets.get(tp, -1))
+        for tp, offset in offsets.items():
+            store.set_persisted_offset(tp, offset)
+        self.dirty.clear()
+
+    def _dormant(self) -> list[Record]:
+        horizon = self.newest_ts - self.idle_s
+        out: list[Record] = []
+        for _ in range(SWEEP_PER_FLUSH):
+            if self._sweep is None:
+                self._sweep = self._stored()
+            try:
+                partition, key, raw = next(self._sweep)
+            except Exception:  # StopIteration at the end, or a partition closed by a rebalance
+                self._sweep = None
+                break
+            if _head(raw).last_ts < horizon and key.decode() not in self.dirty:
+                out.append((key, None, partition))
+        self.expired += len(out)
+        return out

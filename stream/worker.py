@@ -4,7 +4,7 @@
           │   (bad) └─> api-access-logs.dlq     │ (not keyed by account: rekey)
           │                                     └─> <app>-events-by-account ──score_rekeyed──┘
     feedback ──apply_feedback──> account-profiles
-    (every stage that scores) ──> seen-events (changelog of event ids, by event-time bucket)
+    (every stage that scores) ──> seen-events (event ids by account and event-time bucket)
     account-risk + alerts ──Persister (own consumer group)──> PostgreSQL
 
 Every agent of the per-account stage runs the same checkpointed batch loop
@@ -20,7 +20,6 @@ import logging
 import faust
 from distillguard.models.engine import Engine, EngineConfig
 from distillguard.models.profile import profile_decoder, profile_encoder
-from distillguard.models.seen_events import SeenEvents
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.agents.apply_feedback import apply_feedback
@@ -29,10 +28,11 @@ from distillguard.stream.agents.rekey import Partitioner
 from distillguard.stream.agents.score_accounts import score_accounts, score_rekeyed
 from distillguard.stream.agents.stage import AccountStage
 from distillguard.stream.config import Settings
+from distillguard.stream.lag import measure_lag
 from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.pipeline import Pipeline
-from distillguard.stream.profile_table import MemoryBackend, ProfileStore
-from distillguard.stream.seen_table import seen_records, seen_table
+from distillguard.stream.profile_table import ProfileStore
+from distillguard.stream.seen_table import SeenEvents, seen_table
 from distillguard.stream.services import side_services
 from distillguard.stream.topics import TopicNames, ensure_topics
 from prometheus_client import start_http_server
@@ -44,7 +44,7 @@ RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 
 def make_app(settings: Settings, partitions: int) -> faust.App:
     return faust.App(
-        settings.app_id, broker=f"kafka://{settings.broker}", store="memory://",
+        settings.app_id, broker=f"kafka://{settings.broker}", store="rocksdb://",
         datadir=settings.data_dir, topic_partitions=partitions,
         topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True, consumer_auto_offset_reset="earliest",
@@ -58,29 +58,37 @@ def make_app(settings: Settings, partitions: int) -> faust.App:
     )
 
 
+def rocksdb_options(settings: Settings) -> dict:
+    """Per-partition RocksDB sizes: Faust's defaults (a 2 GiB block cache and three 64 MiB
+    memtables per partition) would let the cache alone outgrow the memory budget."""
+    return {"driver": "rocksdict", "block_cache_size": settings.rocksdb_cache_mb << 20,
+            "write_buffer_size": 16 << 20, "max_write_buffer_number": 2}
+
+
 def account_stage(app: faust.App, settings: Settings, metrics: Metrics, names: TopicNames,
                   partitions: int) -> AccountStage:
-    """The per-account stage: profiles in a changelogged table, one engine, one checkpoint."""
-    changelog = f"{settings.app_id}-account-profiles-changelog"
+    """The per-account stage: profiles and seen event ids in changelogged RocksDB tables, one
+    engine, one checkpoint."""
+    options = rocksdb_options(settings)
     table = app.Table("account-profiles", default=None, partitions=partitions,
-                      changelog_topic=app.topic(changelog, partitions=partitions, compacting=True,
+                      changelog_topic=app.topic(f"{settings.app_id}-account-profiles-changelog",
+                                                partitions=partitions, compacting=True,
                                                 deleting=False, internal=True, **RAW),
-                      key_type=bytes, value_type=bytes, use_partitioner=True)
+                      key_type=bytes, value_type=bytes, use_partitioner=True,
+                      options=dict(options))
     table.key_serializer = table.value_serializer = "raw"
     partition_of = Partitioner(partitions)
-    profiles = ProfileStore(MemoryBackend(table.data), partition_of, profile_encoder.encode,
-                            profile_decoder.decode)
-    seen = SeenEvents(settings.dedup_window_s)
-    _, seen_topic = seen_table(app, seen, partitions)
+    profiles = ProfileStore(table, partition_of, profile_encoder.encode, profile_decoder.decode,
+                            idle_s=settings.profile_idle_s)
+    seen = SeenEvents(seen_table(app, partitions, settings.dedup_window_s, options),
+                      partition_of, settings.dedup_window_s)
     outputs, dead_letters = ListSink(), ListSink()
     engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s),
                     seen=seen)
-    checkpoint = Checkpoint(app, [(changelog, profiles.flush),
-                                  (seen_topic, lambda: seen_records(seen, partition_of))])
     return AccountStage(engine=engine, profiles=profiles,
                         pipeline=Pipeline(engine, metrics, dead_letters, outputs),
                         outputs=outputs, dead_letters=dead_letters,
-                        checkpoint=checkpoint, partition_of=partition_of,
+                        checkpoint=Checkpoint(app, [profiles, seen]), partition_of=partition_of,
                         gaps=OffsetGapDetector(app.consumer, metrics), names=names,
                         metrics=metrics, batch_max=settings.batch_max,
                         batch_within_s=settings.batch_within_s)
@@ -111,18 +119,13 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     agent(app, topic(names.feedback), apply_feedback, stage)
 
     @app.timer(interval=5.0)
-    async def measure_lag():
-        """Consumer lag per input partition, and how many profiles this worker holds."""
-        metrics.consumer_lag.clear()  # partitions moved to another worker stop reporting here
-        for tp in app.consumer.assignment():
-            if tp.topic not in (names.input, names.by_account):
-                continue
-            position = stage.gaps.expected.get(tp)  # next offset the agents will process
-            if position is None:
-                position = await app.consumer.position(tp) or 0
-            lag = max(0, app.consumer.highwater(tp) - position)
-            metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
-        metrics.accounts.set(len(stage.profiles))
+    async def measure():
+        """Consumer lag per owned input partition, and how many profiles this worker holds."""
+        try:
+            await measure_lag(app.consumer, stage.gaps, metrics, (names.input, names.by_account))
+            metrics.accounts.set(len(stage.profiles))
+        except Exception as err:  # a gauge must never take the worker down
+            log.warning("lag measurement failed: %s: %s", type(err).__name__, err)
 
     for service in side_services(settings, metrics):
         app.task(service)
@@ -132,6 +135,8 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
 def run_worker(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiokafka builds a debug record for every message it sends (~45 us each) unless told not to
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().level))
     metrics = Metrics()
     app = build_app(settings, metrics)  # topics exist before /metrics says "up"
     if settings.metrics_port:

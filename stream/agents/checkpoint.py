@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,14 @@ class SendFailed(RuntimeError):
     """An output or changelog record was not delivered: its inputs stay uncommitted."""
 
 
-# A piece of state: its changelog topic, and what to send to it ((key, value, partition) records).
-State = tuple[str, Callable[[], list[tuple[bytes, bytes, int]]]]
+class State(Protocol):
+    """A piece of changelogged state: what changed since the last batch, as changelog records
+    (key, value or None for a tombstone, partition); told when they are on the broker."""
+
+    topic: str
+
+    def flush(self) -> list[tuple[bytes, bytes | None, int]]: ...
+    def delivered(self, records: list, results: list) -> None: ...
 
 
 class Checkpoint:
@@ -45,11 +52,16 @@ class Checkpoint:
         if self.failed is not None:
             raise SendFailed("an earlier send failed; not acking anything") from self.failed
         try:
-            for topic, changes in self.state:
-                for key, raw, partition in changes():
-                    await self.send(topic, key, raw, partition)
+            changed = []
+            for state in self.state:
+                records = state.flush()
+                futures = [await self.app.producer.send(state.topic, key, raw, partition, None,
+                                                        None) for key, raw, partition in records]
+                changed.append((state, records, futures))
             pending, self.pending = self.pending, []
             await asyncio.gather(*pending)
+            for state, records, futures in changed:
+                state.delivered(records, await asyncio.gather(*futures))
         except Exception as err:
             self.failed = err
             log.critical("a send failed (%s: %s): %d input events stay uncommitted; the worker "
