@@ -96,8 +96,13 @@ async def changelog_sizes(broker: str, topic: str) -> list[int]:
     await consumer.start()
     try:
         from aiokafka import TopicPartition
-        await consumer.topics()  # fetches the metadata
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        from kafka.admin import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=broker)
+        try:
+            partitions = [p["partition"] for p in admin.describe_topics([topic])[0]["partitions"]]
+        finally:
+            admin.close()
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
