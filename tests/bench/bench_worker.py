@@ -99,7 +99,7 @@ async def changelog_sizes(broker: str, topic: str) -> list[int]:
         from kafka.admin import KafkaAdminClient
         admin = KafkaAdminClient(bootstrap_servers=broker)
         try:
-            partitions = [p["partition"] for p in admin.describe_topics([topic])[0]["partitions"]]
+            partitions = range(len(admin.describe_topics([topic])[0]["partitions"]))
         finally:
             admin.close()
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -107,7 +107,10 @@ async def changelog_sizes(broker: str, topic: str) -> list[int]:
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         latest: dict[bytes, int] = {}
-        while any((await consumer.position(tp)) < end[tp] for tp in tps):
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in tps])
+
+        while await behind():
             for msgs in (await consumer.getmany(timeout_ms=1000)).values():
                 for msg in msgs:
                     latest[msg.key] = len(msg.value or b"")
