@@ -56,6 +56,8 @@ class Settings:
     dedup_window_s: float = 172800.0            # event ids remembered this long (event time)
     profile_idle_s: float = 30 * 86400.0        # expire profiles idle this long (event time); 0 = never
     rocksdb_cache_mb: int = 64                  # RocksDB block cache per table partition
+    commit_interval_s: float = 1.0              # how often acked input offsets are committed
+    lag_interval_s: float = 5.0                 # how often the consumer-lag gauge is measured
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -26,7 +26,7 @@ from distillguard.models.profile import AccountProfile
 from faust.types import TP
 
 SWEEP_PER_FLUSH = 200  # stored profiles examined for expiry per flush
-EXACT_COUNT_BELOW = 200_000
+EXACT_COUNT_BELOW = 10_000  # counting reads every key, on the event loop
 
 
 class _Head(msgspec.Struct, array_like=True):

@@ -48,7 +48,7 @@ def make_app(settings: Settings, partitions: int) -> faust.App:
         datadir=settings.data_dir, topic_partitions=partitions,
         topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True, consumer_auto_offset_reset="earliest",
-        broker_commit_interval=1.0, producer_acks=-1, web_port=settings.web_port,
+        broker_commit_interval=settings.commit_interval_s, producer_acks=-1, web_port=settings.web_port,
         web_bind="127.0.0.1", web_host="127.0.0.1", processing_guarantee="at_least_once",
         # Events up to the contract's 1 MiB (and oversized ones bound for the DLQ) must pass.
         producer_max_request_size=MAX_MESSAGE_BYTES, consumer_max_fetch_size=MAX_MESSAGE_BYTES,
@@ -118,7 +118,7 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     agent(app, topic(names.by_account), score_rekeyed, stage)
     agent(app, topic(names.feedback), apply_feedback, stage)
 
-    @app.timer(interval=5.0)
+    @app.timer(interval=settings.lag_interval_s)
     async def measure():
         """Consumer lag per owned input partition, and how many profiles this worker holds."""
         try:
