@@ -131,7 +131,6 @@ def merge_profiles(account_id: str, members: list[AccountProfile]) -> AccountPro
         merged.hours = [a + b for a, b in zip(merged.hours, p.hours, strict=True)]
         merged.reasoning_languages |= p.reasoning_languages
         merged.minute_max = max(merged.minute_max, p.minute_max)
-        merged.peak_rate_per_min += p.peak_rate_per_min
         merged.rate_mass += p.rate_mass
     total = max(merged.events, 1)
     merged.recent = [sum(p.recent[i] * p.events for p in members) / total for i in range(6)]

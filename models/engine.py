@@ -20,6 +20,7 @@ from distillguard.models.feedback import FeedbackState
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
 from distillguard.models.profile import AccountProfile
 from distillguard.models.scoring import fuse, severity_of
+from distillguard.models.seen_events import SeenEvents
 
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
@@ -29,8 +30,9 @@ CLUSTER_MIN_RISK = 50.0
 class Engine:
     def __init__(self, profiles: MutableMapping[str, AccountProfile],
                  config: EngineConfig | None = None, peers: PeerAnomaly | None = None,
-                 feedback: FeedbackState | None = None) -> None:
+                 feedback: FeedbackState | None = None, seen: SeenEvents | None = None) -> None:
         self.profiles = profiles
+        self.seen = seen if seen is not None else SeenEvents()  # event-id de-duplication
         self.config = config or EngineConfig()
         self.peers = peers or PeerAnomaly()
         self.clusters = ClusterIndex()
@@ -41,7 +43,8 @@ class Engine:
 
     def process(self, event: Event) -> Outcome:
         profile = self.profiles.get(event.account_id) or AccountProfile(event.account_id)
-        if profile.seen(event.event_id):
+        if self.seen.seen(event.account_id, event.event_id, event.ts):
+            profile.duplicates += 1
             outcome = Outcome(duplicate=True)
             if event.account_id not in self._reemitted and profile.scored_at_events:
                 # The first duplicate of an account in this process: most likely a re-read after

@@ -6,7 +6,6 @@ import math
 
 from distillguard.models import sketches
 from distillguard.models.profile import (
-    R_LOG_OUTPUT,
     R_REASONING,
     R_SHAPED,
     R_TINY_LOGPROB,
@@ -39,15 +38,10 @@ def account_features(p: AccountProfile) -> dict[str, float]:
     gaps_cv = p.gaps.std / p.gaps.mean if p.gaps.n > 2 and p.gaps.mean > 0 else 1.0
     age_days = (p.last_ts - p.created_ts) / DAY_S if p.created_ts is not None else -1.0
     minutes = p.minute_counts
-    _, before, now = drift(p)
     return {
-        "log_events": math.log1p(n),
         "log_rate_per_min": math.log1p(p.rate_per_min),
-        "log_peak_rate_per_min": math.log1p(p.peak_rate_per_min),
         "log_output_per_request": math.log1p(p.output_len.mean),
-        "recent_log_output": p.recent[R_LOG_OUTPUT],
         "output_input_ratio": math.log1p(p.output_tokens / max(p.input_tokens, 1)),
-        "reasoning_token_share": _share(p.reasoning_tokens, p.output_tokens),
         "hour_entropy": sketches.entropy(p.hours),
         "gap_regularity": 1.0 / (1.0 + gaps_cv),
         "shaped_share": _share(p.shaped_requests, n),
@@ -56,7 +50,6 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "tiny_logprob_share": _share(p.tiny_max_tokens_logprobs, n),
         "recent_tiny_logprob_share": p.recent[R_TINY_LOGPROB],
         "logit_bias_share": _share(p.logit_bias, n),
-        "n_gt_1_share": _share(p.n_gt_1, n),
         "temperature_zero_share": _share(p.temperature_zero, n),
         "unique_prompt_share": distinct / hashed if hashed else 0.0,
         "near_duplicate_share": _share(p.near_duplicates, n),
@@ -64,11 +57,7 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "reasoning_share": _share(p.reasoning_asks, p.with_text),
         "recent_reasoning_share": p.recent[R_REASONING],
         "reasoning_languages": float(p.reasoning_languages.bit_count()),
-        "grading_share": _share(p.grading_prompts, p.with_text),
-        "single_turn_share": _share(p.single_turn, p.with_messages),
-        "error_share": _share(p.errors, n),
         "account_age_days": age_days,
-        "drift": now - before,
         "minute_fill": minutes.mean / p.minute_max if p.minute_max else 0.0,
         "minute_cv": minutes.std / minutes.mean if minutes.n > 2 and minutes.mean else 1.0,
         "active_minutes": float(minutes.n),

@@ -1,22 +1,22 @@
 """Per-account behaviour profile: running statistics and sketches of everything an account sends.
 
 State is fixed-size: counters, decayed rates, Welford moments, HyperLogLog registers, a 24-bin
-hour histogram, and two rings (recent event-id hashes for de-duplication, recent simhashes for
-near-duplicate detection). Nothing grows with the number of events.
+hour histogram, and a ring of recent simhashes for near-duplicate detection. Nothing grows with
+the number of events. De-duplication of event ids lives outside the profile
+(models/seen_events.py), so the record rewritten on every flush stays small; it is encoded as
+a msgpack array (field order, no names), so fields are only ever appended.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import msgspec
 from distillguard.models import sketches
 from distillguard.models.event import Event
 from distillguard.models.simhash import prompt_sha256, simhash64
-from distillguard.models.text_signals import instruction_view, is_grading_prompt, reasoning_language
+from distillguard.models.text_signals import instruction_view, reasoning_language
 
-DEDUP_SLOTS = 1024         # recent event ids remembered per account (4-byte hashes: 4 KiB)
 SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one
 NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edited"
 TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
@@ -76,7 +76,7 @@ class Moments(msgspec.Struct, array_like=True):
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
 
 
-class AccountProfile(msgspec.Struct):
+class AccountProfile(msgspec.Struct, array_like=True):
     account_id: str
     events: int = 0
     duplicates: int = 0
@@ -85,11 +85,8 @@ class AccountProfile(msgspec.Struct):
     created_ts: float | None = None
     # volume
     rate_mass: float = 0.0               # decayed request count, half-life RATE_HALF_LIFE_S
-    peak_rate_per_min: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
-    reasoning_tokens: int = 0
-    errors: int = 0
     gaps: Moments = msgspec.field(default_factory=Moments)        # log inter-arrival seconds
     output_len: Moments = msgspec.field(default_factory=Moments)  # output tokens per request
     prompt_chars: Moments = msgspec.field(default_factory=Moments)
@@ -98,24 +95,19 @@ class AccountProfile(msgspec.Struct):
     logprobs: int = 0
     tiny_max_tokens_logprobs: int = 0    # max_tokens 1-5 together with logprobs
     logit_bias: int = 0
-    n_gt_1: int = 0
     temperature_zero: int = 0
     seeded: int = 0
     # prompts
     with_prompt_hash: int = 0
     with_text: int = 0
     reasoning_asks: int = 0
-    grading_prompts: int = 0
     near_duplicates: int = 0
     templated: int = 0
-    single_turn: int = 0
-    with_messages: int = 0
     distinct_prompts: bytearray = msgspec.field(default_factory=sketches.hll_new)
     distinct_systems: bytearray = msgspec.field(default_factory=sketches.hll_new)
     recent_simhashes: list[int] = msgspec.field(default_factory=list)
     recent_api_keys: list[str] = msgspec.field(default_factory=list)    # last RECENT_SCOPES
     recent_source_ips: list[str] = msgspec.field(default_factory=list)  # distinct values
-    recent_ids: bytearray = msgspec.field(default_factory=lambda: bytearray(4 * DEDUP_SLOTS))
     # shape, recent window and drift
     shaped_requests: int = 0
     new_model_events: int = 0
@@ -141,17 +133,6 @@ class AccountProfile(msgspec.Struct):
     reasons: list[str] = msgspec.field(default_factory=list)
     first_alert_ts: float | None = None
 
-    def seen(self, event_id: str) -> bool:
-        """Was this event id among the account's last DEDUP_SLOTS ones? Records it if not.
-
-        4-byte hashes: a false "seen" needs a collision among 1024 slots, ~2e-7 per event."""
-        key = hashlib.blake2b(event_id.encode(), digest_size=4).digest()
-        if self.events and sketches.ring_contains(self.recent_ids, key):
-            self.duplicates += 1
-            return True
-        sketches.ring_put(self.recent_ids, self.events, key)
-        return False
-
     def update(self, event: Event, model_is_new: bool = False) -> None:
         """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the
         requested model was first seen (by anyone) only recently - release chasing."""
@@ -166,7 +147,6 @@ class AccountProfile(msgspec.Struct):
             self.last_ts = max(self.last_ts, ts)
         self.events += 1
         self.rate_mass += 1.0
-        self.peak_rate_per_min = max(self.peak_rate_per_min, self.rate_per_min)
         if event.created_ts is not None:
             self.created_ts = event.created_ts
         self.hours[int(ts // 3600) % 24] += 1
@@ -177,10 +157,7 @@ class AccountProfile(msgspec.Struct):
         self.input_tokens += event.input_tokens or 0
         out = event.output_tokens or 0
         self.output_tokens += out
-        self.reasoning_tokens += event.reasoning_tokens or 0
         self.output_len.add(out)
-        if event.status_code is not None and event.status_code >= 400:
-            self.errors += 1
         if event.api_key_id:
             _remember(self.recent_api_keys, event.api_key_id)
         ip = event.source_ip
@@ -229,8 +206,6 @@ class AccountProfile(msgspec.Struct):
                 tiny = True
         if p.logit_bias:
             self.logit_bias += 1
-        if p.n is not None and p.n > 1:
-            self.n_gt_1 += 1
         if p.temperature == 0:
             self.temperature_zero += 1
         if p.seed is not None:
@@ -246,7 +221,6 @@ class AccountProfile(msgspec.Struct):
             if language:
                 self.reasoning_asks += 1
                 self.reasoning_languages |= language
-            self.grading_prompts += is_grading_prompt(view)
         if prompt.sha256:
             self.with_prompt_hash += 1
             sketches.hll_add(self.distinct_prompts, int(prompt.sha256[:16], 16))
@@ -258,9 +232,6 @@ class AccountProfile(msgspec.Struct):
         chars = prompt.chars if prompt.chars is not None else (len(text) if text else None)
         if chars is not None:
             self.prompt_chars.add(math.log1p(chars))
-        if prompt.messages is not None:
-            self.with_messages += 1
-            self.single_turn += prompt.messages <= 1
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
             self._update_simhash(simhash)

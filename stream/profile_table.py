@@ -1,47 +1,153 @@
-"""The profiles table as the engine sees it: account ids as str, the Faust table keyed by bytes.
+"""The profiles table as the engine sees it: a write-back cache over a Faust table's RocksDB.
 
-Keys are the account id's bytes and the table uses Kafka's partitioner on them, so an account's
-changelog partition is the partition its events are routed to (murmur2 of the same bytes).
+Faust's own `table[k] = v` sends one changelog record per assignment and drops the send's
+future, so a worker could commit offsets whose state never reached the broker (that, and acking
+events it had not processed, is how an earlier batched attempt lost events). Here the engine
+reads and writes plain `AccountProfile`s in `dirty`; `flush()` encodes each touched profile ONCE
+into a changelog record; the checkpoint (stream/agents/checkpoint.py) sends them, awaits the
+deliveries, then calls `delivered()`, which writes them to RocksDB with their changelog offset
+(so local state is never ahead of the changelog, and a restart replays only what came after).
 
-Writes go straight through (`table[k] = v` on every event, as Faust requires). We tried writing
-each touched profile once per batch or per commit for speed (2-5x); with faust-streaming
-0.15.3 both lost events in our SIGKILL restart test (take_events() acked events it never
-yielded; commit-time flushing let offsets run ahead of the changelog), so correctness won.
+Keys are the account id's bytes; an account's changelog partition is the partition its events
+are routed to (murmur2 of the same bytes), so a profile lives in exactly one partition.
+
+Dormant accounts: each flush also looks at a few more stored profiles (a cursor over the
+partitions) and expires those idle for `idle_s` of event time behind the newest event seen:
+a tombstone in the changelog (compaction drops them), deleted locally. Their last risk row
+stays in PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 
+import msgspec
 from distillguard.models.profile import AccountProfile
+from faust.types import TP
+
+SWEEP_PER_FLUSH = 200  # stored profiles examined for expiry per flush
+EXACT_COUNT_BELOW = 10_000  # counting reads every key, on the event loop
 
 
-class ProfileTable(MutableMapping[str, AccountProfile]):
-    def __init__(self, table: MutableMapping[bytes, AccountProfile]) -> None:
-        self.table = table
+class _Head(msgspec.Struct, array_like=True):
+    """The first fields of an encoded profile: enough to tell whether it is dormant."""
+
+    account_id: str
+    events: int
+    duplicates: int
+    first_ts: float
+    last_ts: float
+
+
+_head = msgspec.msgpack.Decoder(_Head).decode
+Record = tuple[bytes, bytes | None, int]
+
+
+class ProfileStore(MutableMapping[str, AccountProfile]):
+    def __init__(self, table, partition_of: Callable[[bytes], int],
+                 encode: Callable[[AccountProfile], bytes],
+                 decode: Callable[[bytes], AccountProfile], idle_s: float = 0.0) -> None:
+        self.table, self.partition_of = table, partition_of
+        self.topic = table.changelog_topic.get_topic_name()
+        self.encode, self.decode, self.idle_s = encode, decode, idle_s
+        self.dirty: dict[str, AccountProfile] = {}
+        self.newest_ts = 0.0
+        self._sweep: Iterator[tuple[int, bytes, bytes]] | None = None
+        self.expired = 0
+
+    def _db(self, partition: int):
+        return self.table.data._db_for_partition(partition)
+
+    def get(self, account_id: str, default=None):
+        profile = self.dirty.get(account_id)
+        if profile is not None:
+            return profile
+        key = account_id.encode()
+        raw = self._db(self.partition_of(key)).get(key)
+        return default if raw is None else self.decode(raw)
 
     def __getitem__(self, account_id: str) -> AccountProfile:
-        profile = self.table.get(account_id.encode())
+        profile = self.get(account_id)
         if profile is None:
             raise KeyError(account_id)
         return profile
 
-    def get(self, account_id: str, default=None):
-        profile = self.table.get(account_id.encode())
-        return default if profile is None else profile
-
     def __setitem__(self, account_id: str, profile: AccountProfile) -> None:
-        self.table[account_id.encode()] = profile
+        self.dirty[account_id] = profile
 
     def __delitem__(self, account_id: str) -> None:
-        del self.table[account_id.encode()]
+        raise NotImplementedError("profiles expire through flush(), not by deletion")
 
     def __contains__(self, account_id: object) -> bool:
-        return isinstance(account_id, str) and account_id.encode() in self.table
+        return isinstance(account_id, str) and self.get(account_id) is not None
 
     def __iter__(self) -> Iterator[str]:
-        for key in self.table:
-            yield key.decode() if isinstance(key, bytes) else key
+        for key in self._stored_keys():
+            yield key.decode()
 
     def __len__(self) -> int:
-        return len(self.table)
+        """Exact below EXACT_COUNT_BELOW profiles; above, RocksDB's own estimate (it counts
+        overwrites still in memtables too), since an exact count reads every key."""
+        estimate = sum(db.property_int_value("rocksdb.estimate-num-keys") or 0
+                       for db in list(self.table.data._dbs.values()))
+        if estimate >= EXACT_COUNT_BELOW:
+            return estimate
+        return sum(1 for _ in self._stored_keys())
+
+    def _stored_keys(self) -> Iterator[bytes]:
+        offset_key = self.table.data.offset_key
+        for db in list(self.table.data._dbs.values()):
+            for key in db.keys():  # noqa: SIM118 (an Rdict, not a dict)
+                if key != offset_key:
+                    yield key
+
+    def _stored(self) -> Iterator[tuple[int, bytes, bytes]]:
+        offset_key = self.table.data.offset_key
+        for partition, db in list(self.table.data._dbs.items()):
+            for key, raw in db.items():
+                if key != offset_key:
+                    yield partition, key, raw
+
+    def flush(self) -> list[Record]:
+        """Every touched profile once, plus tombstones of dormant ones: (key, value, partition)."""
+        records: list[Record] = []
+        for account_id, profile in self.dirty.items():
+            key = account_id.encode()
+            self.newest_ts = max(self.newest_ts, profile.last_ts)
+            records.append((key, self.encode(profile), self.partition_of(key)))
+        if self.idle_s > 0:
+            records += self._dormant()
+        return records
+
+    def delivered(self, records: list[Record], results) -> None:
+        """The records are on the broker: write them locally, then their changelog offsets."""
+        for key, raw, partition in records:
+            db = self._db(partition)
+            if raw is None:
+                db.delete(key)
+            else:
+                db.put(key, raw)
+        store = self.table.data
+        offsets: dict[TP, int] = {}
+        for meta in results:
+            tp = TP(meta.topic, meta.partition)
+            offsets[tp] = max(meta.offset, offsets.get(tp, -1))
+        for tp, offset in offsets.items():
+            store.set_persisted_offset(tp, offset)
+        self.dirty.clear()
+
+    def _dormant(self) -> list[Record]:
+        horizon = self.newest_ts - self.idle_s
+        out: list[Record] = []
+        for _ in range(SWEEP_PER_FLUSH):
+            if self._sweep is None:
+                self._sweep = self._stored()
+            try:
+                partition, key, raw = next(self._sweep)
+            except Exception:  # StopIteration at the end, or a partition closed by a rebalance
+                self._sweep = None
+                break
+            if _head(raw).last_ts < horizon and key.decode() not in self.dirty:
+                out.append((key, None, partition))
+        self.expired += len(out)
+        return out

@@ -32,6 +32,11 @@ class TopicNames:
                    by_account=f"{s.app_id}-events-by-account", risk=s.risk_topic,
                    alerts=s.alerts_topic, feedback=s.feedback_topic)
 
+    def all(self) -> list[str]:
+        """Every topic the worker reads or writes (internal changelogs are Faust's)."""
+        return [self.input, self.dead_letters, self.by_account, self.risk, self.alerts,
+                self.feedback]
+
 
 class BrokerUnavailable(RuntimeError):
     """No Kafka broker answered within the bootstrap timeout; the message says what to check."""

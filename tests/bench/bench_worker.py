@@ -1,16 +1,24 @@
-"""Throughput of the Kafka worker (`distillguard run`) against a raw aiokafka consume of the same
-topic in the same run. Needs the broker: `bash deploy/kafka.sh start`.
+"""Throughput of the Kafka worker (`distillguard run`) against baselines measured in the same run
+on the same pre-loaded topic. Needs the broker (`bash deploy/kafka.sh start`) and, for the
+PostgreSQL sink, `--database-url` (an admin URL: each run gets a scratch database).
 
-    .venv/bin/python -m tests.bench.bench_worker [--events 100000] [--broker 127.0.0.1:9092]
+    .venv/bin/python -m tests.bench.bench_worker [--events 100000] [--broker 127.0.0.1:9092] \
+        [--database-url postgresql+psycopg2://...]
 
-The topic is filled first; the worker then drains it. Rate = events / (last scored - first
-scored), so start-up and rebalancing are not counted (they are printed separately).
+Passes: a bare aiokafka consume + json.loads loop; a Faust agent that only parses, with the
+worker's app settings and batch loop (tests/bench/parse_only_worker.py); `score` (the file
+replay) on the same events; the worker alone; two workers. Rate = events / (last - first
+processed), so start-up and rebalancing are not counted. Also prints the size of the profiles
+as stored in the changelog (latest record per account), read back from the topic.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
+import statistics
 import tempfile
 import time
 import uuid
@@ -18,18 +26,22 @@ from pathlib import Path
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from distillguard.sinks.base import ListSink
+from distillguard.stream.replay import replay_file
 from distillguard.stream.simulate.generator import SimConfig, generate
 
+from tests.helpers import scratch_database
 from tests.integration.worker_proc import WorkerProcess
 
+SCORED = "distillguard_events_scored_total"
 
-async def fill(broker: str, topic: str, events: list[dict]) -> None:
+
+async def fill(broker: str, topic: str, lines: list[bytes], keys: list[bytes]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
-    encode = msgspec.json.Encoder().encode
     try:
-        for e in events:
-            await producer.send(topic, key=e["account_id"].encode(), value=encode(e))
+        for key, value in zip(keys, lines, strict=True):
+            await producer.send(topic, key=key, value=value)
         await producer.flush()
     finally:
         await producer.stop()
@@ -43,6 +55,9 @@ async def raw_consume(broker: str, topic: str, n: int) -> float:
     try:
         while seen < n:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for msgs in batch.values():
+                for msg in msgs:
+                    json.loads(msg.value)
             got = sum(len(v) for v in batch.values())
             if got and started is None:
                 started = time.perf_counter()
@@ -52,41 +67,133 @@ async def raw_consume(broker: str, topic: str, n: int) -> float:
         await consumer.stop()
 
 
+def drain(workers: list[WorkerProcess], n: int) -> float:
+    """Start the workers on the pre-loaded topic; events/s from first to last processed."""
+    for w in workers:
+        w.start()
+    try:
+        total = lambda: sum(w.metrics().get(SCORED, 0) for w in workers)  # noqa: E731
+        deadline = time.monotonic() + 900
+        while (n_first := total()) == 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("nothing processed")
+            time.sleep(0.2)
+        t_first = time.perf_counter()
+        while total() < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {total()} of {n} processed")
+            time.sleep(0.2)
+        return (n - n_first) / (time.perf_counter() - t_first)
+    finally:
+        for w in workers:
+            w.stop()
+
+
+async def changelog_sizes(broker: str, topic: str) -> list[int]:
+    """Size of the latest record per key of a (compacted) changelog topic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        from aiokafka import TopicPartition
+        from kafka.admin import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=broker)
+        try:
+            partitions = range(len(admin.describe_topics([topic])[0]["partitions"]))
+        finally:
+            admin.close()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        latest: dict[bytes, int] = {}
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in tps])
+
+        while await behind():
+            for msgs in (await consumer.getmany(timeout_ms=1000)).values():
+                for msg in msgs:
+                    latest[msg.key] = len(msg.value or b"")
+        return sorted(latest.values())
+    finally:
+        await consumer.stop()
+
+
+def pct(values: list[int], q: float) -> int:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--accounts", type=int, default=300)
     ap.add_argument("--broker", default="127.0.0.1:9092")
-    ap.add_argument("--database-url", help="store for the sink (default: a temporary SQLite)")
-    ap.add_argument("--no-sink", action="store_true",
-                    help="score only: no store, no decider (isolates the Faust path)")
+    ap.add_argument("--database-url", help="admin URL of PostgreSQL (default: temporary SQLite)")
+    ap.add_argument("--skip", default="", help="comma-separated passes to skip: two")
     args = ap.parse_args()
-    _, stream = generate(SimConfig(events=args.events, accounts=300, seed=21))
+    _, stream = generate(SimConfig(events=args.events, accounts=args.accounts, seed=21))
+    encode = msgspec.json.Encoder().encode
     events = list(stream)
+    lines = [encode(e) for e in events]
+    keys = [e["account_id"].encode() for e in events]
+    n = len(lines)
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-worker-"))
-    extra = {"sink_enabled": "false"} if args.no_sink else {}
-    url = args.database_url or f"sqlite:///{tmp}/store.sqlite"
-    worker = WorkerProcess(args.broker, url, tmp, **extra)
+    path = tmp / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    topic = f"bench-{uuid.uuid4().hex[:8]}-events"
+
+    def timed(name: str, rate: float) -> None:
+        rates[name] = rate
+        print(f"{name}: {rate:,.0f} events/s", flush=True)
+
+    def worker(name: str, url: str, **extra: str) -> WorkerProcess:
+        (tmp / name).mkdir()
+        w = WorkerProcess(args.broker, url, tmp / name, **extra)
+        w.input_topic = topic
+        w.env["DISTILLGUARD_INPUT_TOPIC"] = topic
+        return w
+
+    @contextlib.contextmanager
+    def database():
+        if args.database_url:
+            with scratch_database(args.database_url) as url:
+                yield url
+        else:
+            yield f"sqlite:///{tmp}/store-{uuid.uuid4().hex[:6]}.sqlite"
+
+    rates: dict[str, float] = {}
     t0 = time.perf_counter()
-    asyncio.run(fill(args.broker, worker.input_topic, events))
-    print(f"filled {worker.input_topic} with {len(events)} events in {time.perf_counter() - t0:.1f}s")
-    raw_rate = asyncio.run(raw_consume(args.broker, worker.input_topic, len(events)))
+    asyncio.run(fill(args.broker, topic, lines, keys))
+    print(f"filled {topic} with {n} events in {time.perf_counter() - t0:.1f}s")
+    timed("aiokafka consume + json.loads", asyncio.run(raw_consume(args.broker, topic, n)))
+    timed("faust parse-only (same loop)",
+          drain([worker("parse", "sqlite://", module="tests.bench.parse_only_worker")], n))
     started = time.perf_counter()
-    worker.start()
-    try:
-        first = worker.wait_for(lambda m: m["distillguard_events_scored_total"] > 0,
-                                timeout_s=120, what="first event scored")
-        t_first = time.perf_counter()
-        n_first = first["distillguard_events_scored_total"]
-        worker.wait_for(lambda m: m["distillguard_events_scored_total"] >= len(events),
-                        timeout_s=900, what="all events scored")
-        t_last = time.perf_counter()
-    finally:
-        worker.stop()
-    rate = (len(events) - n_first) / (t_last - t_first)
-    print(f"worker start-up to first scored event: {t_first - started:.1f}s")
-    print(f"{'pass':<40}{'events/s':>12}{'vs raw consume':>16}")
-    print(f"{'aiokafka raw consume (baseline)':<40}{raw_rate:>12,.0f}{1.0:>15.2f}x")
-    print(f"{'distillguard worker (score+changelog)':<40}{rate:>12,.0f}{rate / raw_rate:>15.3f}x")
+    replay_file(path, ListSink(), tmp / "events.dlq.jsonl", progress=False)
+    timed("score (file replay)", n / (time.perf_counter() - started))
+    with database() as url:
+        one = worker("one", url)
+        timed("worker x1 (sink on)", drain([one], n))
+        sizes = asyncio.run(changelog_sizes(
+            args.broker, f"{one.env['DISTILLGUARD_APP_ID']}-account-profiles-changelog"))
+    if "two" not in args.skip:
+        with database() as url:
+            first = worker("two-a", url)
+            second = first.twin(tmp / "two-b")
+            (tmp / "two-b").mkdir()
+            timed("worker x2 (sink on)", drain([first, second], n))
+    base = rates["faust parse-only (same loop)"]
+    print(f"\n{n} events, {args.accounts}+ accounts; sink: "
+          f"{'PostgreSQL' if args.database_url else 'SQLite'}")
+    print(f"{'pass':<36}{'events/s':>10}{'vs faust parse':>16}{'vs score':>10}{'vs aiokafka':>13}")
+    for name, rate in rates.items():
+        print(f"{name:<36}{rate:>10,.0f}{rate / base:>15.2f}x"
+              f"{rate / rates['score (file replay)']:>9.2f}x"
+              f"{rate / rates['aiokafka consume + json.loads']:>12.3f}x")
+    if "worker x2 (sink on)" in rates:
+        print(f"two workers / one: {rates['worker x2 (sink on)'] / rates['worker x1 (sink on)']:.2f}x")
+    print(f"profile changelog record: {len(sizes)} accounts, p50 {pct(sizes, 0.5)} B, "
+          f"p99 {pct(sizes, 0.99)} B, mean {statistics.mean(sizes):.0f} B")
 
 
 if __name__ == "__main__":

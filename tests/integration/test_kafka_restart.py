@@ -33,17 +33,20 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
         p = producer(kafka_broker)
         for i, e in enumerate(events):
             p.send(worker.input_topic, key=e["account_id"].encode(), value=json.dumps(e).encode())
-            if i % 50 == 0:
+            if i % 20 == 0:
                 p.flush()
-                time.sleep(0.05)  # ~1,000 events/s: the kill lands mid-stream
+                time.sleep(0.05)  # ~300 events/s: the kill lands mid-stream
         p.flush()
         p.close()
 
     sender = threading.Thread(target=produce_steadily)
     sender.start()
     try:
-        before = worker.wait_for(lambda m: m["distillguard_events_scored_total"] >= len(events) / 3,
-                                 what="a third of the stream scored")
+        # Killed once a third is scored AND committed: killed earlier, the restart would rightly
+        # re-read everything (nothing durable yet) and prove nothing about recovery.
+        before = worker.wait_for(lambda m: m["distillguard_events_scored_total"] >= len(events) / 3
+                                 and worker.committed() >= len(events) / 4,
+                                 what="a third of the stream scored and committed")
         worker.kill()
         assert before["distillguard_events_scored_total"] < len(events), "killed too late"
         worker.start()

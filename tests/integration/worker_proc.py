@@ -23,7 +23,8 @@ def free_port() -> int:
 
 class WorkerProcess:
     def __init__(self, broker: str, database_url: str, tmp: Path, partitions: int = 4,
-                 **settings: str) -> None:
+                 module: str = "distillguard.stream.cli", **settings: str) -> None:
+        self.argv = [sys.executable, "-m", module] + (["run"] if module.endswith(".cli") else [])
         tag = uuid.uuid4().hex[:8]
         self.input_topic = f"e2e-{tag}-events"
         self.feedback_topic = f"e2e-{tag}-feedback"
@@ -44,13 +45,21 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
+    def twin(self, tmp: Path) -> WorkerProcess:
+        """A second worker of the same app (same topics and consumer group), own local state."""
+        other = WorkerProcess.__new__(WorkerProcess)
+        other.__dict__.update(self.__dict__)
+        other.env = {**self.env, "DISTILLGUARD_DATA_DIR": str(tmp / "faust")}
+        other.tmp, other.proc, other.starts = tmp, None, 0
+        return other
+
     def start(self, timeout_s: float = 90.0) -> None:
         self.metrics_port = free_port()
         self.env["DISTILLGUARD_METRICS_PORT"] = str(self.metrics_port)
         self.env["DISTILLGUARD_WEB_PORT"] = str(free_port())
         self.starts += 1
         self.log = (self.tmp / f"worker-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "distillguard.stream.cli", "run"], env=self.env,
+        self.proc = subprocess.Popen(self.argv, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -87,6 +96,19 @@ class WorkerProcess:
         raise TimeoutError(f"timed out waiting for {what}; last metrics: "
                            f"{ {k: v for k, v in (last or {}).items() if 'events' in k} }\n"
                            f"{self.log_tail()}")
+
+    def committed(self, topic: str | None = None) -> int:
+        """Input offsets committed by the worker's consumer group, summed over partitions."""
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.env["DISTILLGUARD_BROKER"])
+        try:
+            group = self.env["DISTILLGUARD_APP_ID"]
+            offsets = admin.list_group_offsets({group: None}).get(group, {})
+        finally:
+            admin.close()
+        topic = topic or self.input_topic
+        return sum(max(0, o.offset) for tp, o in offsets.items() if tp.topic == topic)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit."""

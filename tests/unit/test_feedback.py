@@ -109,7 +109,7 @@ def test_engine_delegates_and_one_label_moves_only_that_account():
 
 
 def test_worker_feedback_message_takes_label_id_and_refuses_free_form_labels():
-    from distillguard.stream.worker import FeedbackMessage
+    from distillguard.stream.agents.apply_feedback import FeedbackMessage
 
     decode = msgspec.json.Decoder(FeedbackMessage).decode
     ok = decode(b'{"label_id": 17, "account_id": "a", "label": "false_positive",'
