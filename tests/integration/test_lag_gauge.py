@@ -35,7 +35,9 @@ def backlog(broker: str, worker: WorkerProcess) -> int:
 
 
 def test_lag_gauge_matches_the_backlog_while_saturated(kafka_broker, postgres_url, tmp_path):
-    events = [e for i in range(40) for e in chat_events(f"lag-{i}", 1000, start_ms=BASE_TS)]
+    # A scrape shows the gauge as last measured (every lag_interval_s, when the loop gets to it):
+    # against a backlog this large the drain in that time stays well inside 5%.
+    events = [e for i in range(40) for e in chat_events(f"lag-{i}", 3000, start_ms=BASE_TS)]
     worker = WorkerProcess(kafka_broker, postgres_url, tmp_path, score_every="1",
                            lag_interval_s="0.2", commit_interval_s="0.2", batch_max="300",
                            batch_within_s="0.05", sink_enabled="false")
@@ -52,7 +54,7 @@ def test_lag_gauge_matches_the_backlog_while_saturated(kafka_broker, postgres_ur
         while len(compared) < 5:
             gauge = sum(v for k, v in worker.metrics().items() if k.startswith(LAG))
             truth = backlog(kafka_broker, worker)
-            if truth < 10_000:
+            if truth < 30_000:
                 break  # nearly drained: no longer saturated
             compared.append((gauge, truth))
             time.sleep(0.5)
