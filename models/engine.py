@@ -18,7 +18,7 @@ from distillguard.models.engine_config import EngineConfig
 from distillguard.models.event import Event
 from distillguard.models.features import account_features, extraction_level
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
-from distillguard.models.profile import AccountProfile, visible_output
+from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_output
 from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.thresholds import PopulationNorms, segment_of
 
@@ -65,7 +65,8 @@ class Engine:
     def _learn_norms(self, segment: str, event: Event, account_events: int) -> None:
         tools = event.params.tools if event.params is not None else None
         visible = visible_output(event)
-        self.norms.learn(segment, (visible or None, event.input_tokens, tools or None,
+        answer = visible if visible > ANSWER_MIN else None
+        self.norms.learn(segment, (answer, event.input_tokens, tools or None,
                                    event.reasoning_tokens or None), account_events,
                          zlib.crc32(event.event_id.encode()))
 

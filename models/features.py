@@ -44,7 +44,7 @@ def account_features(p: AccountProfile) -> dict[str, float]:
     cv = g.std / g.mean if g.n > 2 and g.mean > 0 else 1.0
     burstiness = (cv - 1.0) / (cv + 1.0)
     _, _, sub_share, sub_events = most_extractive(p.substreams, 20)
-    shaped = p.shaped_requests + 0.5 * p.shaped_unknown
+    shaped = p.shaped_requests + 0.8 * p.shaped_unknown  # unknown turns: likely, not certain
     systems = min(sketches.hll_count(p.distinct_systems), n) if n else 0.0
     age_days = (p.last_ts - p.created_ts) / DAY_S if p.created_ts is not None else -1.0
     minutes = p.minute_counts
@@ -110,7 +110,7 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     shaped = _ramp(f["shaped_share"], 0.05, 0.5)
     probe = _ramp(f["tiny_logprob_share"] * (1 - f["choice_probe_share"]), 0.1, 0.5)
     grading = _ramp(f["grading_share"], 0.1, 0.5)
-    agentic = _ramp(f["tool_share"], 0.2, 0.7) * _ramp(f["tool_set_sizes"], 2, 6)
+    agentic = _ramp(f["tool_share"], 0.2, 0.7) * _ramp(f["distinct_system_share"], 0.1, 0.4)
     reasoning = f["reasoning_share"] * _ramp(max(f["shaped_share"], f["long_reasoning_share"]),
                                              0.05, 0.4)
     return max(shaped, probe, grading, agentic, reasoning) * _ramp(p.events, 3, 20)

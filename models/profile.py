@@ -43,14 +43,17 @@ def visible_output(event: Event) -> int:
     return out - reasoning if reasoning <= out else out
 
 
+LONG_FACTOR = 1.0  # an answer over the segment's 75th percentile of answers is long
+ANSWER_MIN = 16    # fewer visible tokens is a label or a probe, not an answer
+
+
 def extraction_shaped(event: Event, norms: Norms = PRIOR) -> int:
-    """One request that looks like harvesting a long answer: a short prompt (under the
-    population's median for its segment) with a long visible answer (over its 90th percentile).
-    2: single turn; 1: the message count is unknown (counted apart, as weaker evidence);
-    0: not shaped or a conversation."""
-    if visible_output(event) < norms.long_output:
-        return 0
-    if (event.input_tokens or 0) > norms.short_input:
+    """One request that looks like harvesting a long answer: a visible answer over the
+    population's 75th percentile of answers for its segment, and at least twice its own prompt
+    (the answer is the point, not the prompt). 2: single turn; 1: the message count is unknown (counted apart,
+    as weaker evidence); 0: not shaped or a conversation."""
+    visible = visible_output(event)
+    if visible < LONG_FACTOR * norms.long_output or visible < 2 * (event.input_tokens or 0):
         return 0
     messages = event.prompt.messages if event.prompt is not None else None
     if messages is None:

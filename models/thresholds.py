@@ -24,10 +24,12 @@ CAP = 40                  # events per account learned at full rate, then ~CAP/n
 MAX_SEGMENTS = 64
 REFRESH = 200             # re-read cached cut-offs after this many learned events
 # quantity: (quantile, prior): which quantile of the benign population marks "unusual"
-QUANTITIES = {"long_output": (0.9, 1500.0),   # visible (non-reasoning) answer tokens
-              "short_input": (0.5, 150.0),    # prompt tokens: a prompt under the median is short
+# Central quantiles, not far tails: they stay put while a large share of the learned traffic
+# is hostile (a 99th percentile moves as soon as harvesters are a few percent of it).
+QUANTITIES = {"long_output": (0.75, 800.0),   # visible answer tokens of answers (>16 tokens)
+              "short_input": (0.5, 150.0),    # prompt tokens, median (reported, not a gate)
               "many_tools": (0.9, 12.0),      # tools offered on requests that offer any
-              "long_reasoning": (0.9, 4000.0)}  # hidden reasoning tokens where there are any
+              "long_reasoning": (0.5, 4000.0)}  # hidden reasoning tokens, median where present
 
 
 class Norms(msgspec.Struct, array_like=True, frozen=True):

@@ -66,7 +66,7 @@ def shaped_minority(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     shaped = p.shaped_requests + p.shaped_unknown / 2
     if shaped < 4 or f["shaped_share"] >= 0.5:  # a majority is extraction_shape
         return None
-    strength = ramp(shaped, 5, 25) * ramp(f["shaped_share"], 0.04, 0.12)
+    strength = ramp(shaped, 4, 16) * ramp(f["shaped_share"], 0.04, 0.12)
     if strength == 0:
         return None
     return Reason("extraction_minority",
@@ -95,7 +95,10 @@ def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | N
     any number of languages counts; the ramp does not stop at any fixed count."""
     languages = int(max(f["reasoning_languages"], f["scripts"]))
     asks = max(p.reasoning_asks, p.shaped_requests)
-    strength = ramp(languages, 1.5, 4) * ramp(asks, 3, 10) * ramp(p.events, 20, 60)
+    # Graded without a ceiling: each further language halves what is left (2: 0.5, 3: 0.75,
+    # 5: 0.94, 8: 0.99).
+    strength = (1 - 0.5 ** (languages - 1) if languages > 1 else 0.0) * ramp(asks, 3, 10)
+    strength *= ramp(p.events, 20, 60)
     if strength == 0:
         return None
     return Reason("multilingual_reasoning_sweep",
@@ -194,7 +197,10 @@ def agentic_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     collected, not one product's agent (which offers the same few tools every time)."""
     if p.events < 30:
         return None
-    variety = max(ramp(f["tool_set_sizes"], 3, 8), ramp(f["distinct_system_share"], 0.2, 0.6))
+    # Distinct system prompts (each episode's own tool schemas) are the mark; a varying tool
+    # count alone is not (a product's agent may enable tools per task).
+    variety = ramp(f["distinct_system_share"], 0.1, 0.4) * (0.6 + 0.4 * ramp(f["tool_set_sizes"],
+                                                                           3, 8))
     strength = ramp(f["tool_share"], 0.3, 0.7) * variety * ramp(p.events, 30, 150)
     if strength == 0:
         return None
@@ -240,9 +246,9 @@ RULES: dict[str, tuple[Rule, float]] = {
     # chain-of-thought benchmarks; many languages) is capped at medium (< 80) on its own.
     "logprob_harvesting": (logprob_harvesting, 0.97),
     "reasoning_elicitation": (reasoning_harvesting, 0.7),
-    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.6),
+    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.65),
     "extraction_shape": (extraction_shape, 0.85),
-    "extraction_minority": (shaped_minority, 0.7),
+    "extraction_minority": (shaped_minority, 0.75),
     "substream_extraction": (substream_extraction, 0.9),
     "agentic_harvesting": (agentic_harvesting, 0.85),
     "judge_harvesting": (judge_harvesting, 0.8),
