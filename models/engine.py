@@ -13,14 +13,14 @@ from collections.abc import Iterable, MutableMapping
 from distillguard.models.alerting import apply_label, maybe_alert, suppress
 from distillguard.models.clusters import GroupStage
 from distillguard.models.detectors.peer_anomaly import PeerAnomaly
-from distillguard.models.detectors.rules import RULES
+from distillguard.models.detectors.rules import FAMILIES, RULES
 from distillguard.models.engine_config import EngineConfig
 from distillguard.models.event import Event
 from distillguard.models.features import account_features, extraction_level
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
 from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_output
 from distillguard.models.scoring import fuse, severity_of
-from distillguard.models.thresholds import PopulationNorms, segment_of
+from distillguard.models.thresholds import PRIOR, PopulationNorms, segment_of
 
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
@@ -37,6 +37,10 @@ class Engine:
         self.norms = PopulationNorms()
         self.models = ModelReleases()
         self.reason_weights: dict[str, float] = {}  # learned from analyst labels
+        off = self.config.disabled
+        self.off_rules = frozenset(r for fam in off for r in FAMILIES.get(fam, ()))
+        self.use_groups, self.use_peers = "groups" not in off, "river" not in off
+        self.use_norms = "norms" not in off
         self._reemitted: set[str] = set()  # accounts whose state was re-sent after a duplicate
 
     def process(self, event: Event) -> Outcome:
@@ -53,7 +57,7 @@ class Engine:
             return outcome
         segment = segment_of(event.endpoint, event.model, event.user_agent)
         profile.update(event, self.models.is_new(event.model, event.ts),
-                       self.norms.norms(segment))
+                       self.norms.norms(segment) if self.use_norms else PRIOR)
         if profile.risk < self.config.learn_below_risk:
             self._learn_norms(segment, event, profile.events)
         outcome = Outcome()
@@ -98,15 +102,16 @@ class Engine:
 
     def _score(self, p: AccountProfile, trigger_event_id: str) -> Outcome:
         features = account_features(p)
-        weighted = rule_reasons(p, features)
-        peer_score = self.peers.score_one(features)
-        peer_strength = self.peers.strength(peer_score)
+        weighted = [(r, w) for r, w in rule_reasons(p, features) if r.code not in self.off_rules]
+        peer_score = self.peers.score_one(features) if self.use_peers else 0.0
+        peer_strength = self.peers.strength(peer_score) if self.use_peers else 0.0
         if peer_strength > 0:
             weighted.append((Reason("unlike_peers",
                                     f"behaviour unlike other accounts (anomaly {peer_score:.2f})",
                                     peer_strength, {"peer_anomaly": peer_score}), PEER_WEIGHT))
         own_risk, _ = fuse(weighted)
-        self.groups.publish(p, own_risk, extraction_level(p, features))
+        if self.use_groups:
+            self.groups.publish(p, own_risk, extraction_level(p, features))
         group_risk, group_text, group_size, group_id = self.groups.verdict_of(p.account_id)
         if group_risk >= CLUSTER_MIN_RISK:
             weighted.append((Reason("hydra_cluster", group_text, group_risk / 100,
@@ -114,7 +119,7 @@ class Engine:
                              CLUSTER_WEIGHT))
         weighted = suppress(p, weighted)
         risk, reasons = fuse([(r, w * self.reason_weights.get(r.code, 1.0)) for r, w in weighted])
-        if risk < self.config.learn_below_risk:
+        if risk < self.config.learn_below_risk and self.use_peers:
             self.peers.learn_one(features)
         severity = severity_of(risk)
         alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)

@@ -260,3 +260,19 @@ RULES: dict[str, tuple[Rule, float]] = {
     "new_account_volume": (new_account, 0.35),
     "release_chasing": (release_chasing, 0.35),
 }
+
+
+# Signal families, for the eval's ablation rows (EngineConfig.disabled). "groups" (the
+# cross-account stage), "river" (the peer model) and "norms" (population thresholds; off =
+# the conservative prior) are switched off in the engine.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "shape": ("extraction_shape", "extraction_minority"),
+    "substreams": ("substream_extraction",),
+    "text": ("reasoning_elicitation", "multilingual_reasoning_sweep", "judge_harvesting",
+             "templated_sweep"),
+    "probes": ("logprob_harvesting", "logit_bias_probing"),
+    "agentic": ("agentic_harvesting",),
+    "timing": ("scripted_around_the_clock", "rate_held_under_quota"),
+    "account": ("new_account_volume", "release_chasing", "behaviour_drift"),
+    "groups": (), "river": (), "norms": (),
+}
