@@ -7,7 +7,9 @@ key merges the summaries; `verdicts` publishes the group's risk back to its memb
 
 Two rules keep weak links from accusing honest customers:
 - rarity: a key carried by many benign-looking accounts (a big cloud ASN with a common SDK, the
-  first minutes of the stream) weighs little: weight 1 / (1 + benign members / RARITY_SCALE);
+  first minutes of the stream) weighs little: weight 1 / (1 + benign / (RARITY_SCALE +
+  extraction-like members)), so 300 honest users of a cloud drown 50 harvesters, while a few
+  ordinary-looking members of a campaign do not hide it;
 - behaviour: a group alerts only when its merged behaviour is extraction-like (the events-
   weighted extraction of its members, and several extraction-like members).
 No I/O, event time only. Bounded: a group keeps its MAX_MEMBERS most recent members; the total
@@ -25,7 +27,7 @@ from distillguard.models.profile import AccountProfile
 from distillguard.models.substreams import key_hash
 
 MAX_MEMBERS = 64
-RARITY_SCALE = 3.0       # benign-looking members that halve a key's weight
+RARITY_SCALE = 3.0       # benign-looking members that halve a key nobody else extracts on
 EXTRACTIVE = 0.5         # a member at or above this extraction is extraction-like...
 BENIGN = 0.15            # ...below this (with enough events to judge) benign-looking
 JUDGE_EVENTS = 20        # events before a member's behaviour counts either way
@@ -139,7 +141,7 @@ def group_risk(state: GroupState, link_key: str) -> tuple[float, str, int]:
     benign = sum(m.extraction < BENIGN and m.events >= JUDGE_EVENTS for m in members) * scale
     events = sum(m.events for m in members)
     merged = sum(m.events * m.extraction for m in members) / max(events, 1)
-    rarity = 1.0 / (1.0 + benign / RARITY_SCALE)
+    rarity = 1.0 / (1.0 + benign / (RARITY_SCALE + extractive))
     kind = link_key.split(":", 1)[0]
     strength = (_ramp(merged, 0.25, 0.6) * _ramp(extractive, 1, 4) * rarity
                 * KIND_WEIGHT.get(kind, 0.5))

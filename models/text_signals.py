@@ -7,6 +7,8 @@ Python's regex engine tries alternative by alternative at every position.
 
 from __future__ import annotations
 
+import re
+
 # Reasoning-elicitation phrases by language: which one matched also tells the prompt's language,
 # so "reasoning asks in many languages" (a sweep) costs nothing extra.
 REASONING_BY_LANGUAGE = {
@@ -92,19 +94,24 @@ _SCRIPT_RANGES = ((0x0041, 0x024F), (0x0370, 0x03FF), (0x0400, 0x052F), (0x0590,
                   (0x0530, 0x058F), (0x0B80, 0x0BFF), (0x0C00, 0x0C7F), (0x1200, 0x137F))
 
 
+_SCRIPT_PATTERNS = tuple(re.compile(f"[{chr(lo)}-{chr(hi)}]") for lo, hi in _SCRIPT_RANGES)
+_LATIN_LETTER = re.compile("[A-Za-z]")
+
+
 def scripts_of(text: str, sample: int = 400) -> int:
     """Bitmask of the writing systems of the letters in the prompt's first `sample` chars
-    (a script counts when it has at least 3 letters, so a quoted word does not)."""
-    counts = [0] * len(_SCRIPT_RANGES)
-    for ch in text[:sample]:
-        o = ord(ch)
-        if o < 0x41 or not ch.isalpha():
-            continue
-        for i, (lo, hi) in enumerate(_SCRIPT_RANGES):
-            if lo <= o <= hi:
-                counts[i] += 1
-                break
-    return sum(1 << i for i, c in enumerate(counts) if c >= 3)
+    (a script counts when it has at least 3 letters, so a quoted word does not). ASCII text,
+    most prompts, is answered without a per-script scan."""
+    head = text[:sample]
+    if head.isascii():
+        return 1 if len(_LATIN_LETTER.findall(head, 0, 64)) >= 3 or len(
+            _LATIN_LETTER.findall(head)) >= 3 else 0
+    mask = 0
+    for i, pattern in enumerate(_SCRIPT_PATTERNS):
+        found = pattern.findall(head)
+        if len(found) >= 3 and (i or any(c.isalpha() for c in found)):
+            mask |= 1 << i
+    return mask
 
 
 def is_choice_item(text: str) -> bool:

@@ -160,9 +160,9 @@ def demo(database_url, events, seed, top) -> None:
 @click.option("--hours", type=float, default=24.0, show_default=True)
 @click.option("--seed", type=int, default=101, show_default=True)
 @_corpus_option
-@click.option("--no-ablation", is_flag=True, help="Skip the with/without rows per signal family.")
+@click.option("--ablation", is_flag=True, help="Add with/without rows per signal family and model.")
 def evaluate(out_dir, events_file, labels_file, events, accounts, hydra_size, hours, seed,
-             corpus, no_ablation) -> None:
+             corpus, ablation) -> None:
     """Ours against baselines on labelled traffic (text and text-free): report.md + plots."""
     from distillguard.stream.evaluate.command import evaluate as run_eval
     from distillguard.stream.simulate.generator import SimConfig
@@ -171,7 +171,7 @@ def evaluate(out_dir, events_file, labels_file, events, accounts, hydra_size, ho
         raise click.UsageError("--events-file and --labels go together")
     cfg = SimConfig(accounts=accounts, hydra_size=hydra_size, events=events, hours=hours,
                     seed=seed, corpus=str(corpus) if corpus else None)
-    report = run_eval(out_dir, cfg, events_file, labels_file, ablation_rows=not no_ablation)
+    report = run_eval(out_dir, cfg, events_file, labels_file, ablation_rows=ablation)
     click.echo(f"wrote {report}", err=True)
 
 

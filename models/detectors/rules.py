@@ -66,7 +66,10 @@ def shaped_minority(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     shaped = p.shaped_requests + p.shaped_unknown / 2
     if shaped < 4 or f["shaped_share"] >= 0.5:  # a majority is extraction_shape
         return None
+    # Long answers to reasoning asks are what the asks are for (a chain-of-thought benchmark,
+    # a tutor): those are judged by reasoning_elicitation, not counted a second time here.
     strength = ramp(shaped, 4, 16) * ramp(f["shaped_share"], 0.04, 0.12)
+    strength *= 1.0 - f["reasoning_share"]
     if strength == 0:
         return None
     return Reason("extraction_minority",
@@ -199,8 +202,10 @@ def agentic_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
         return None
     # Distinct system prompts (each episode's own tool schemas) are the mark; a varying tool
     # count alone is not (a product's agent may enable tools per task).
-    variety = ramp(f["distinct_system_share"], 0.1, 0.4) * (0.6 + 0.4 * ramp(f["tool_set_sizes"],
-                                                                           3, 8))
+    # A varying tool count alone (the cheapest evasion of the former: one fixed system prompt)
+    # still counts, at medium strength at most.
+    variety = max(ramp(f["distinct_system_share"], 0.1, 0.4),
+                  0.6 * ramp(f["tool_set_sizes"], 4, 10))
     strength = ramp(f["tool_share"], 0.3, 0.7) * variety * ramp(p.events, 30, 150)
     if strength == 0:
         return None

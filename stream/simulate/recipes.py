@@ -352,7 +352,8 @@ def agentic_harvest(rng, n, start, duration, ctx):
     rows, turn, tools, system = [], 1, 0, ""
     for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted", "bursts"])):
         if turn == 1 or rng.random() < 0.25:
-            conv = rng.choice(convs) if convs else {"tools": "[]", "turns": [src.sample("task", rng)]}
+            conv = rng.choice(convs) if convs else {
+                "tools": f"[tool set {rng.getrandbits(32):08x}]", "turns": [src.sample("task", rng)]}
             tools = rng.randint(6, 24)
             system = f"You can call these functions: {conv.get('tools', '')}"
             episode = [t for t in conv.get("turns", []) if isinstance(t, str)] or ["Do the task."]
