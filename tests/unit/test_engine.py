@@ -183,7 +183,8 @@ def test_reasoning_asks_alone_reach_medium_not_high():
     import random
 
     rng = random.Random(2)
-    words = "apple train river seven fraction divide garden ticket share minutes price".split()
+    words = ["apple", "train", "river", "seven", "fraction", "divide", "garden", "ticket",
+             "share", "minutes", "price"]
     events = [event("acct-tutor", BASE_TS + int(rng.expovariate(1 / 60) * 1000) + i * 60_000,
                     input_tokens=80, output_tokens=300,
                     prompt={"text": " ".join(rng.choices(words, k=rng.randint(8, 30)))
