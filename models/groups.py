@@ -99,7 +99,10 @@ def link_keys(profile: AccountProfile) -> list[str]:
         keys += [f"wave:{g}:{int((p.first_ts + g * WAVE_S / 2) // WAVE_S)}" for g in (0, 1)]
     if p.created_ts is not None:
         keys += [f"reg:{g}:{int((p.created_ts + g * BURST_S / 2) // BURST_S)}" for g in (0, 1)]
-    centroid = _centroid(p.recent_simhashes)
+    # Only an account whose prompts do share a template has one: the centroid of diverse text
+    # drifts to the language's average and would link every English-speaking customer.
+    templated = p.templated / p.with_prompt_hash if p.with_prompt_hash else 0.0
+    centroid = _centroid(p.recent_simhashes) if templated >= 0.5 else None
     if centroid is not None:
         width = 64 // LSH_BANDS
         keys += [f"lsh:{b}:{(centroid >> (b * width)) & ((1 << width) - 1):x}"

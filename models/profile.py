@@ -162,7 +162,7 @@ class AccountProfile(msgspec.Struct):
     many_tool_requests: int = 0          # ...more than the population's 90th percentile
     tool_counts: int = 0                 # bitmask of distinct tool counts offered (capped at 63)
     long_reasoning: int = 0              # hidden reasoning over the population's 90th percentile
-    scripts: int = 0                     # bitmask of writing systems seen in prompts
+    scripts: int = 0                     # bitmask of writing systems of reasoning/shaped asks
     asn_clients: list[str] = msgspec.field(default_factory=list)  # "asn|user-agent", last 2
     substreams: SubStreams = msgspec.field(default_factory=SubStreams)
     choice_probes: int = 0               # probes whose prompt is a multiple-choice item
@@ -234,8 +234,7 @@ class AccountProfile(msgspec.Struct):
                         if event.params is not None else False)
         agentic = self._update_tools(event, norms)
         reasoning_before, grading_before = self.reasoning_asks, self.grading_prompts
-        if event.prompt is not None:
-            self._update_prompt(event.prompt)
+        scripts = self._update_prompt(event.prompt) if event.prompt is not None else 0
         shape = extraction_shaped(event, norms)
         shaped = shape == 2
         self.shaped_requests += shaped
@@ -244,6 +243,8 @@ class AccountProfile(msgspec.Struct):
             self.long_reasoning += 1
         reasoning = self.reasoning_asks > reasoning_before
         grading = self.grading_prompts > grading_before
+        if reasoning or shape:  # languages of the asks that matter, not of all chat
+            self.scripts |= scripts
         if shaped or reasoning or tiny_logprob:  # evidence an analyst can look up
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
         flags = (int(shape > 0), int(reasoning), int(tiny_logprob), int(agentic), int(grading))
@@ -307,11 +308,13 @@ class AccountProfile(msgspec.Struct):
         self.tool_counts |= 1 << min(tools, 63)
         return True
 
-    def _update_prompt(self, prompt) -> None:
+    def _update_prompt(self, prompt) -> int:
+        """Fold the prompt in; returns the writing systems of its text (0 without text)."""
         text = prompt.text
+        scripts = 0
         if text:
             self.with_text += 1
-            self.scripts |= scripts_of(text)
+            scripts = scripts_of(text)
             view = instruction_view(text)
             language = reasoning_language(view)
             if language:
@@ -335,6 +338,7 @@ class AccountProfile(msgspec.Struct):
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
             self._update_simhash(simhash)
+        return scripts
 
     def _update_simhash(self, simhash: int) -> None:
         recent = self.recent_simhashes

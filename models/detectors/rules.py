@@ -32,10 +32,12 @@ def logprob_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     # Probing (logit bias, or many near-identical open-text prompts) separates harvesting from
     # benchmark harnesses, which read one-token logprobs of multiple-choice items: a choice
     # reveals little of the distribution, so choice items do not count as probing.
-    open_text = 1.0 - f["choice_probe_share"]
-    probing = max(f["logit_bias_share"], open_text * max(
-        f["near_duplicate_share"], f["templated_share"] * f["unique_prompt_share"]))
-    strength = ramp(share, 0.2, 0.6) * ramp(probing, 0.1, 0.4)
+    # Without text we cannot tell a choice item from open text: that path is then capped at
+    # medium (unknown stays unknown); logit bias needs no text.
+    open_text = 1.0 - f["choice_probe_share"] if p.with_text else 0.6
+    similar = max(f["near_duplicate_share"], f["templated_share"] * f["unique_prompt_share"])
+    probing = max(ramp(f["logit_bias_share"], 0.1, 0.4), open_text * ramp(similar, 0.1, 0.4))
+    strength = ramp(share, 0.2, 0.6) * probing
     if strength == 0:
         return None
     return Reason("logprob_harvesting",
@@ -233,10 +235,10 @@ def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     """One API key, system prompt or hour block of the account is mostly extraction-shaped
     while the account as a whole is not: a harvesting key or night job inside a product."""
-    dim, name, share, n = most_extractive(p.substreams, 20)
+    dim, name, share, n = most_extractive(p.substreams, 12)
     if name != "extraction-shaped" or f["shaped_share"] >= 0.5:
         return None
-    strength = ramp(share, 0.4, 0.8) * ramp(n, 20, 60) * ramp(share - f["shaped_share"], 0.2, 0.4)
+    strength = ramp(share, 0.4, 0.8) * ramp(n, 12, 40) * ramp(share - f["shaped_share"], 0.2, 0.4)
     if strength == 0:
         return None
     return Reason("substream_extraction",

@@ -91,11 +91,11 @@ def main() -> None:
     members = _weak_campaign(SimConfig(seed=31, campaign_size=14), rng)
     members = [dataclasses.replace(m, n_events=min(m.n_events, 110)) for m in members
                if m.ctx["role"] != "judge"]  # built-in words have no judge templates
+    # a weakly linked campaign: >= 75% of its members alerted (risk >= 80), counting the
+    # light members (half ordinary chat) too
     write_case("weak_campaign", 31, members,
-               [{"account": m.account_id, "min_risk": 80, "why": f"campaign {m.ctx['role']}"}
-                for m in members if m.ctx["role"] != "light"]
-               + [{"account": m.account_id, "min_risk": 50, "why": "light campaign member"}
-                  for m in members if m.ctx["role"] == "light"])
+               [{"accounts": [m.account_id for m in members], "min_alerted_share": 0.75,
+                 "why": "weakly linked campaign members"}])
 
 
 if __name__ == "__main__":

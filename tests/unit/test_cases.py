@@ -26,6 +26,13 @@ def test_case(name, tmp_path):
                          progress=False)
     failures = []
     for check in expected["checks"]:
+        if "accounts" in check:  # a group: this share of its members must alert
+            risks = sorted(result.profiles[a].risk for a in check["accounts"])
+            share = sum(r >= 80 for r in risks) / len(risks)
+            if share < check["min_alerted_share"]:
+                failures.append(f"{check['why']}: {share:.0%} alerted < "
+                                f"{check['min_alerted_share']:.0%}; risks {risks}")
+            continue
         profile = result.profiles[check["account"]]
         risk = profile.risk
         if "min_risk" in check and risk < check["min_risk"]:
