@@ -108,7 +108,11 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     episodes with ever-changing tool sets, reasoning asks with long reasoning). Used by the
     group stage: a campaign's members need not each be a full distiller."""
     shaped = _ramp(f["shaped_share"], 0.05, 0.5)
-    probe = _ramp(f["tiny_logprob_share"] * (1 - f["choice_probe_share"]), 0.1, 0.5)
+    # Without text a probe of a choice item cannot be told from one of open text: it counts
+    # for little unless logit bias shows the probing.
+    open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3
+    probe = _ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
+        open_text, _ramp(f["logit_bias_share"], 0.1, 0.4))
     grading = _ramp(f["grading_share"], 0.1, 0.5)
     agentic = _ramp(f["tool_share"], 0.2, 0.7) * _ramp(f["distinct_system_share"], 0.1, 0.4)
     reasoning = f["reasoning_share"] * _ramp(max(f["shaped_share"], f["long_reasoning_share"]),
