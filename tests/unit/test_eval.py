@@ -44,7 +44,7 @@ def test_eval_with_corpus_has_real_text_personas_and_ablation(tmp_path):
         pytest.skip("../shared/corpora is absent")
     out = tmp_path / "eval"
     result = CliRunner().invoke(main, ["eval", "--out", str(out), "--events", "2500",
-                                       "--accounts", "30", "--hydra", "4", "--seed", "4",
+                                       "--accounts", "60", "--hydra", "4", "--seed", "4",
                                        "--corpus", str(corpus), "--ablation"])
     assert result.exit_code == 0, result.output
     report = (out / "report.md").read_text()
