@@ -107,7 +107,9 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     recipe (long answers to short prompts, logprob probes of open text, judge prompts, tool-use
     episodes with ever-changing tool sets, reasoning asks with long reasoning). Used by the
     group stage: a campaign's members need not each be a full distiller."""
-    shaped = _ramp(f["shaped_share"], 0.05, 0.5)
+    # Long answers to reasoning asks are what chain-of-thought benchmarks and tutors get: for
+    # the group stage only hidden reasoning makes reasoning asks extraction-like.
+    shaped = _ramp(f["shaped_share"], 0.05, 0.5) * (1 - f["reasoning_share"])
     # Without text a probe of a choice item cannot be told from one of open text: it counts
     # for little unless logit bias shows the probing.
     open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3
@@ -115,6 +117,5 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
         open_text, _ramp(f["logit_bias_share"], 0.1, 0.4))
     grading = _ramp(f["grading_share"], 0.1, 0.5)
     agentic = _ramp(f["tool_share"], 0.2, 0.7) * _ramp(f["distinct_system_share"], 0.1, 0.4)
-    reasoning = f["reasoning_share"] * _ramp(max(f["shaped_share"], f["long_reasoning_share"]),
-                                             0.05, 0.4)
+    reasoning = f["reasoning_share"] * _ramp(f["long_reasoning_share"], 0.05, 0.4)
     return max(shaped, probe, grading, agentic, reasoning) * _ramp(p.events, 3, 20)

@@ -100,9 +100,9 @@ def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | N
     any number of languages counts; the ramp does not stop at any fixed count."""
     languages = int(max(f["reasoning_languages"], f["scripts"]))
     asks = max(p.reasoning_asks, p.shaped_requests)
-    # Graded without a ceiling: each further language halves what is left (2: 0.5, 3: 0.75,
-    # 5: 0.94, 8: 0.99).
-    strength = (1 - 0.5 ** (languages - 1) if languages > 1 else 0.0) * ramp(asks, 3, 10)
+    # Two languages is a bilingual user base, not a sweep. From three on, graded without a
+    # ceiling: each further language halves what is left (3: 0.5, 4: 0.75, 6: 0.94).
+    strength = (1 - 0.5 ** (languages - 2) if languages > 2 else 0.0) * ramp(asks, 3, 10)
     strength *= ramp(p.events, 20, 60)
     if strength == 0:
         return None
