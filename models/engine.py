@@ -7,24 +7,26 @@ writes a profile back with `profiles[key] = profile` so a changelog-backed table
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, MutableMapping
 
 from distillguard.models.alerting import apply_label, maybe_alert, suppress
-from distillguard.models.clusters import ClusterIndex, ClusterScorer
+from distillguard.models.clusters import GroupStage
 from distillguard.models.detectors.peer_anomaly import PeerAnomaly
-from distillguard.models.detectors.rules import RULES, ramp
+from distillguard.models.detectors.rules import FAMILIES, RULES
 from distillguard.models.engine_config import EngineConfig
 from distillguard.models.event import Event
-from distillguard.models.features import account_features
+from distillguard.models.features import account_features, extraction_level
 from distillguard.models.feedback import FeedbackState
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
-from distillguard.models.profile import AccountProfile
+from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_output
 from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.seen_events import SeenEvents
+from distillguard.models.thresholds import PRIOR, PopulationNorms, segment_of
 
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
-CLUSTER_MIN_RISK = 50.0
+CLUSTER_MIN_RISK = 30.0
 
 
 class Engine:
@@ -35,11 +37,15 @@ class Engine:
         self.seen = seen if seen is not None else SeenEvents()  # event-id de-duplication
         self.config = config or EngineConfig()
         self.peers = peers or PeerAnomaly()
-        self.clusters = ClusterIndex()
+        self.groups = GroupStage()
+        self.norms = PopulationNorms()
         self.models = ModelReleases()
         self.feedback_state = feedback or FeedbackState()  # learned from labels; snapshot me
+        off = self.config.disabled
+        self.off_rules = frozenset(r for fam in off for r in FAMILIES.get(fam, ()))
+        self.use_groups, self.use_peers = "groups" not in off, "river" not in off
+        self.use_norms = "norms" not in off
         self._reemitted: set[str] = set()  # accounts whose state was re-sent after a duplicate
-        self.cluster_scorer = ClusterScorer(lambda prof: fuse(rule_reasons(prof)))
 
     def process(self, event: Event) -> Outcome:
         profile = self.profiles.get(event.account_id) or AccountProfile(event.account_id)
@@ -54,19 +60,41 @@ class Engine:
                 outcome = self._reemit(profile)
             self.profiles[event.account_id] = profile
             return outcome
-        profile.update(event, self.models.is_new(event.model, event.ts))
+        segment = segment_of(event.endpoint, event.model, event.user_agent)
+        profile.update(event, self.models.is_new(event.model, event.ts),
+                       self.norms.norms(segment) if self.use_norms else PRIOR)
+        if profile.risk < self.config.learn_below_risk:
+            self._learn_norms(segment, event, profile.events)
         outcome = Outcome()
         if self._due(profile):
             outcome = self._score(profile, event.event_id)
         self.profiles[event.account_id] = profile
         return outcome
 
+    def _learn_norms(self, segment: str, event: Event, account_events: int) -> None:
+        tools = event.params.tools if event.params is not None else None
+        visible = visible_output(event)
+        answer = visible if visible > ANSWER_MIN else None
+        self.norms.learn(segment, (answer, event.input_tokens, tools or None,
+                                   event.reasoning_tokens or None), account_events,
+                         zlib.crc32(event.event_id.encode()))
+
     def flush(self, account_ids: Iterable[str]) -> list[Outcome]:
-        """Score accounts with unscored events (end of a replay), regardless of cadence."""
+        """Score accounts with unscored events (end of a replay), regardless of cadence, and
+        accounts whose campaign verdict changed since their last score."""
         outcomes = []
         for account_id in account_ids:
             profile = self.profiles[account_id]
             if profile.scored_at_events < profile.events:
+                outcomes.append(self._score(profile, ""))
+                self.profiles[account_id] = profile
+        for _ in range(3):  # a rescore can change others' verdicts again; bounded passes
+            dirty = [a for a in self.groups.dirty if a in self.profiles]
+            self.groups.dirty.clear()
+            if not dirty:
+                break
+            for account_id in dirty:
+                profile = self.profiles[account_id]
                 outcomes.append(self._score(profile, ""))
                 self.profiles[account_id] = profile
         return outcomes
@@ -79,23 +107,25 @@ class Engine:
 
     def _score(self, p: AccountProfile, trigger_event_id: str) -> Outcome:
         features = account_features(p)
-        weighted = rule_reasons(p, features)
-        peer_score = self.peers.score_one(features)
-        peer_strength = self.peers.strength(peer_score)
+        weighted = [(r, w) for r, w in rule_reasons(p, features) if r.code not in self.off_rules]
+        peer_score = self.peers.score_one(features) if self.use_peers else 0.0
+        peer_strength = self.peers.strength(peer_score) if self.use_peers else 0.0
         if peer_strength > 0:
             weighted.append((Reason("unlike_peers",
                                     f"behaviour unlike other accounts (anomaly {peer_score:.2f})",
                                     peer_strength, {"peer_anomaly": peer_score}), PEER_WEIGHT))
-        self.clusters.link(p)
-        cluster = self.clusters.cluster_of(p.account_id, self.profiles)
-        if cluster is not None:
-            cluster_reason = self._cluster_reason(cluster)
-            if cluster_reason is not None:
-                weighted.append((cluster_reason, CLUSTER_WEIGHT))
+        own_risk, _ = fuse(weighted)
+        if self.use_groups:
+            self.groups.publish(p, own_risk, extraction_level(p, features))
+        group_risk, group_text, group_size, group_id = self.groups.verdict_of(p.account_id)
+        if group_risk >= CLUSTER_MIN_RISK:
+            weighted.append((Reason("hydra_cluster", group_text, group_risk / 100,
+                                    {"cluster_size": group_size, "cluster_risk": group_risk}),
+                             CLUSTER_WEIGHT))
         weighted = suppress(p, weighted)
         weight = self.feedback_state.weight
         risk, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
-        if risk < self.config.learn_below_risk:
+        if risk < self.config.learn_below_risk and self.use_peers:
             self.peers.learn_one(features)
         severity = severity_of(risk)
         alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)
@@ -105,8 +135,8 @@ class Engine:
                             reasons=reasons, event_ts=p.last_ts, first_alert_ts=p.first_alert_ts,
                             recent_api_keys=list(p.recent_api_keys),
                             recent_source_ips=list(p.recent_source_ips),
-                            cluster_id=cluster.cluster_id if cluster else None,
-                            cluster_size=len(cluster.members) if cluster else 0)
+                            cluster_id=group_id if group_risk >= CLUSTER_MIN_RISK else None,
+                            cluster_size=group_size if group_risk >= CLUSTER_MIN_RISK else 0)
         return Outcome(risk=update, alert=alert)
 
 
@@ -138,16 +168,6 @@ class Engine:
             apply_label(p, label, reason_codes, strengths)
             self.profiles[account_id] = p
         return True
-
-    def _cluster_reason(self, cluster) -> Reason | None:
-        risk, reasons = self.cluster_scorer.risk(cluster, self.profiles)
-        if risk < CLUSTER_MIN_RISK:
-            return None
-        n = len(cluster.members)
-        together = f"; together: {reasons[0].text}" if reasons else ""
-        return Reason("hydra_cluster", f"one of {n} accounts sharing {cluster.shared}{together}",
-                      risk / 100 * ramp(n, 1, 4),
-                      {"cluster_size": n, "cluster_risk": risk, "cluster_events": cluster.events})
 
 
 class ModelReleases:

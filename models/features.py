@@ -11,6 +11,7 @@ from distillguard.models.profile import (
     R_TINY_LOGPROB,
     AccountProfile,
 )
+from distillguard.models.substreams import most_extractive
 
 DAY_S = 86400.0
 DRIFT_INDICES = {"extraction-shaped": R_SHAPED, "reasoning-asking": R_REASONING,
@@ -35,7 +36,15 @@ def account_features(p: AccountProfile) -> dict[str, float]:
     n = p.events
     hashed = p.with_prompt_hash
     distinct = min(sketches.hll_count(p.distinct_prompts), hashed) if hashed else 0.0
-    gaps_cv = p.gaps.std / p.gaps.mean if p.gaps.n > 2 and p.gaps.mean > 0 else 1.0
+    # Regularity of raw inter-arrival gaps: burstiness (sigma - mu) / (sigma + mu) is 0 for
+    # Poisson arrivals (CV 1), -1 for a metronome, towards +1 for bursts; "regular" is its
+    # negative part, so ordinary random arrivals score 0.
+    g = p.gap_raw
+    cv = g.std / g.mean if g.n > 2 and g.mean > 0 else 1.0
+    burstiness = (cv - 1.0) / (cv + 1.0)
+    _, _, sub_share, sub_events = most_extractive(p.substreams, 20)
+    shaped = p.shaped_requests + 0.8 * p.shaped_unknown  # unknown turns: likely, not certain
+    systems = min(sketches.hll_count(p.distinct_systems), n) if n else 0.0
     age_days = (p.last_ts - p.created_ts) / DAY_S if p.created_ts is not None else -1.0
     minutes = p.minute_counts
     return {
@@ -43,8 +52,19 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "log_output_per_request": math.log1p(p.output_len.mean),
         "output_input_ratio": math.log1p(p.output_tokens / max(p.input_tokens, 1)),
         "hour_entropy": sketches.entropy(p.hours),
-        "gap_regularity": 1.0 / (1.0 + gaps_cv),
-        "shaped_share": _share(p.shaped_requests, n),
+        "gap_regularity": max(0.0, -burstiness),
+        "burstiness": burstiness,
+        "shaped_share": _share(shaped, n),
+        "shaped_known_share": _share(p.shaped_requests, n),
+        "tool_share": _share(p.tool_requests, n),
+        "many_tool_share": _share(p.many_tool_requests, n),
+        "tool_set_sizes": float(p.tool_counts.bit_count()),
+        "long_reasoning_share": _share(p.long_reasoning, n),
+        "scripts": float(p.scripts.bit_count()),
+        "choice_probe_share": _share(p.choice_probes, p.tiny_max_tokens_logprobs),
+        "distinct_system_share": systems / n if n else 0.0,
+        "substream_share": sub_share,
+        "substream_events": float(sub_events),
         "recent_shaped_share": p.recent[R_SHAPED],
         "logprob_share": _share(p.logprobs, n),
         "tiny_logprob_share": _share(p.tiny_max_tokens_logprobs, n),
@@ -63,3 +83,28 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "active_minutes": float(minutes.n),
         "new_model_share": _share(p.new_model_events, n),
     }
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    if value <= low:
+        return 0.0
+    return 1.0 if value >= high else (value - low) / (high - low)
+
+
+def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
+    """0..1: how much of what the account does looks like harvesting a model's outputs, by any
+    recipe (long answers to short prompts, logprob probes of open text, judge prompts, tool-use
+    episodes with ever-changing tool sets, reasoning asks with long reasoning). Used by the
+    group stage: a campaign's members need not each be a full distiller."""
+    # Long answers to reasoning asks are what chain-of-thought benchmarks and tutors get: for
+    # the group stage only hidden reasoning makes reasoning asks extraction-like.
+    shaped = _ramp(f["shaped_share"], 0.05, 0.5) * (1 - f["reasoning_share"])
+    # Without text a probe of a choice item cannot be told from one of open text: it counts
+    # for little unless logit bias shows the probing.
+    open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3
+    probe = _ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
+        open_text, _ramp(f["logit_bias_share"], 0.1, 0.4))
+    grading = _ramp(f["grading_share"], 0.1, 0.5)
+    agentic = _ramp(f["tool_share"], 0.2, 0.7) * _ramp(f["distinct_system_share"], 0.1, 0.4)
+    reasoning = f["reasoning_share"] * _ramp(f["long_reasoning_share"], 0.05, 0.4)
+    return max(shaped, probe, grading, agentic, reasoning) * _ramp(p.events, 3, 20)

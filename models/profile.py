@@ -15,7 +15,14 @@ import msgspec
 from distillguard.models import sketches
 from distillguard.models.event import Event
 from distillguard.models.simhash import prompt_sha256, simhash64
-from distillguard.models.text_signals import instruction_view, reasoning_language
+from distillguard.models.substreams import HOUR_BLOCK, SubStreams, key_hash
+from distillguard.models.text_signals import (
+    instruction_view,
+    is_choice_item,
+    reasoning_language,
+    scripts_of,
+)
+from distillguard.models.thresholds import PRIOR, Norms
 
 SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one
 NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edited"
@@ -24,21 +31,33 @@ RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
 RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement decisions
 EXAMPLES = 5               # example event ids kept as alert evidence
 RECENT_ALPHA = 1 / 64      # recent-window features: exponential weight of ~64 requests
+PROBE_TOKENS = 16          # logprobs over at most this many tokens: a probe, not an answer
 BASELINE_EVENTS = 50       # the recent window at this many requests is the account's baseline
 # Indices of AccountProfile.recent (exponentially weighted over the last ~64 requests):
 R_SHAPED, R_REASONING, R_TINY_LOGPROB, R_SINGLE_TURN, R_LOG_OUTPUT, R_LOG_RATIO = range(6)
-SHAPED_MIN_OUTPUT = 600    # "extraction-shaped": a single-turn request whose answer is long...
-SHAPED_MIN_RATIO = 4.0     # ...and several times longer than the prompt
-
-
-def extraction_shaped(event: Event) -> bool:
-    """One request that looks like harvesting a long answer: single turn, short prompt, long
-    output. Ordinary chat has it rarely; distillation sweeps almost always."""
+def visible_output(event: Event) -> int:
+    """Answer tokens without hidden reasoning (the contract counts reasoning inside output)."""
     out = event.output_tokens or 0
-    if out < SHAPED_MIN_OUTPUT or out < SHAPED_MIN_RATIO * max(event.input_tokens or 0, 1):
-        return False
+    reasoning = event.reasoning_tokens or 0
+    return out - reasoning if reasoning <= out else out
+
+
+LONG_FACTOR = 1.0  # an answer over the segment's 75th percentile of answers is long
+ANSWER_MIN = 16    # fewer visible tokens is a label or a probe, not an answer
+
+
+def extraction_shaped(event: Event, norms: Norms = PRIOR) -> int:
+    """One request that looks like harvesting a long answer: a visible answer over the
+    population's 75th percentile of answers for its segment, and at least twice its own prompt
+    (the answer is the point, not the prompt). 2: single turn; 1: the message count is unknown (counted apart,
+    as weaker evidence); 0: not shaped or a conversation."""
+    visible = visible_output(event)
+    if visible < LONG_FACTOR * norms.long_output or visible < 2 * (event.input_tokens or 0):
+        return 0
     messages = event.prompt.messages if event.prompt is not None else None
-    return messages is None or messages <= 1
+    if messages is None:
+        return 1
+    return 2 if messages <= 1 else 0
 
 
 def _remember(recent: list[str], value: str, keep: int = RECENT_SCOPES) -> None:
@@ -122,6 +141,18 @@ class AccountProfile(msgspec.Struct, array_like=True):
     # links to other accounts (hydra clusters)
     payment_fingerprint: str | None = None
     network_clients: list[str] = msgspec.field(default_factory=list)  # "ip-prefix|user-agent"
+    # detection, issue 8 (~300 bytes): shape with unknown turns, raw gaps, tools, scripts,
+    # sub-streams per api key / system prompt / hour block, hosting network + client
+    shaped_unknown: int = 0              # long answer to a short prompt, turns unknown
+    gap_raw: Moments = msgspec.field(default_factory=Moments)  # inter-arrival seconds
+    tool_requests: int = 0               # requests offering tools
+    many_tool_requests: int = 0          # ...more than the population's 90th percentile
+    tool_counts: int = 0                 # bitmask of distinct tool counts offered (capped at 63)
+    long_reasoning: int = 0              # hidden reasoning over the population's 90th percentile
+    scripts: int = 0                     # bitmask of writing systems of reasoning/shaped asks
+    asn_clients: list[str] = msgspec.field(default_factory=list)  # "asn|user-agent", last 2
+    substreams: SubStreams = msgspec.field(default_factory=SubStreams)
+    choice_probes: int = 0               # probes whose prompt is a multiple-choice item
     # alerting (models.alerting): open alert per reason group, analyst suppressions, examples
     open_alerts: dict[str, list] = msgspec.field(default_factory=dict)
     suppressed: dict[str, float] = msgspec.field(default_factory=dict)
@@ -133,9 +164,10 @@ class AccountProfile(msgspec.Struct, array_like=True):
     reasons: list[str] = msgspec.field(default_factory=list)
     first_alert_ts: float | None = None
 
-    def update(self, event: Event, model_is_new: bool = False) -> None:
+    def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR) -> None:
         """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the
-        requested model was first seen (by anyone) only recently - release chasing."""
+        requested model was first seen (by anyone) only recently - release chasing. `norms`:
+        the population's cut-offs for the event's segment (models.thresholds)."""
         ts = event.ts
         if self.events == 0:
             self.first_ts = self.last_ts = ts
@@ -143,6 +175,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
             gap = ts - self.last_ts
             if gap >= 0:
                 self.gaps.add(math.log1p(gap))
+                self.gap_raw.add(gap)
             self.rate_mass = sketches.decay(self.rate_mass, gap, RATE_HALF_LIFE_S)
             self.last_ts = max(self.last_ts, ts)
         self.events += 1
@@ -164,17 +197,36 @@ class AccountProfile(msgspec.Struct, array_like=True):
         if ip and (not self.recent_source_ips or self.recent_source_ips[0] != ip):
             _remember(self.recent_source_ips, ip)
             _remember(self.network_clients, f"{_prefix(ip)}|{event.user_agent or ''}")
-        tiny_logprob = self._update_params(event.params) if event.params is not None else False
-        reasoning_before = self.reasoning_asks
-        if event.prompt is not None:
-            self._update_prompt(event.prompt)
-        shaped = extraction_shaped(event)
+        if event.asn is not None and (not self.asn_clients or not self.asn_clients[0].startswith(
+                f"{event.asn}|")):
+            _remember(self.asn_clients, f"{event.asn}|{event.user_agent or ''}", 2)
+        choice = bool(event.prompt is not None and event.prompt.text
+                      and is_choice_item(event.prompt.text))
+        tiny_logprob = (self._update_params(event.params, event.output_tokens, choice)
+                        if event.params is not None else False)
+        agentic = self._update_tools(event, norms)
+        reasoning_before, grading_before = self.reasoning_asks, self.grading_prompts
+        scripts = self._update_prompt(event.prompt) if event.prompt is not None else 0
+        shape = extraction_shaped(event, norms)
+        shaped = shape == 2
         self.shaped_requests += shaped
+        self.shaped_unknown += shape == 1
+        if (event.reasoning_tokens or 0) > norms.long_reasoning:
+            self.long_reasoning += 1
         reasoning = self.reasoning_asks > reasoning_before
+        grading = self.grading_prompts > grading_before
+        if reasoning or shape:  # languages of the asks that matter, not of all chat
+            self.scripts |= scripts
         if shaped or reasoning or tiny_logprob:  # evidence an analyst can look up
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
+        flags = (int(shape > 0), int(reasoning), int(tiny_logprob), int(agentic), int(grading))
+        subs = self.substreams
+        subs.add(0, key_hash(event.api_key_id or ""), flags)
+        system = event.prompt.system_sha256 if event.prompt is not None else None
+        subs.add(1, int(system[:8], 16) if system else 0, flags)
+        subs.add(2, int(ts // 3600) % 24 // HOUR_BLOCK, flags)
         single = 1.0 if event.prompt is not None and event.prompt.messages == 1 else 0.0
-        self._update_recent((float(shaped), float(reasoning), float(tiny_logprob), single, math.log1p(out),
+        self._update_recent((shape / 2, float(reasoning), float(tiny_logprob), single, math.log1p(out),
                              math.log1p(out / max(event.input_tokens or 0, 1))))
 
     def _update_recent(self, values: tuple[float, ...]) -> None:
@@ -196,13 +248,16 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.minute_max = max(self.minute_max, self.minute_count)
         self.minute, self.minute_count = minute, 1
 
-    def _update_params(self, p) -> bool:
-        """Count parameter use; True for a one-token-ish logprob probe (max_tokens 1-5)."""
+    def _update_params(self, p, output_tokens: int | None = None, choice: bool = False) -> bool:
+        """Count parameter use; True for a logprob probe: logprobs read over a handful of
+        tokens (a read of the distribution, not an answer)."""
         tiny = False
         if p.logprobs or (p.top_logprobs or 0) > 0:
             self.logprobs += 1
-            if p.max_tokens is not None and 1 <= p.max_tokens <= 5:
+            short = p.max_tokens if p.max_tokens is not None else output_tokens
+            if short is not None and short <= PROBE_TOKENS:
                 self.tiny_max_tokens_logprobs += 1
+                self.choice_probes += choice
                 tiny = True
         if p.logit_bias:
             self.logit_bias += 1
@@ -212,10 +267,24 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.seeded += 1
         return tiny
 
-    def _update_prompt(self, prompt) -> None:
+    def _update_tools(self, event: Event, norms: Norms) -> bool:
+        """Tool-use requests: how many, how many with an unusually large tool set, and which
+        tool-set sizes (a product's agent offers the same few; a harvester replays many)."""
+        tools = event.params.tools if event.params is not None else None
+        if not tools:
+            return event.finish_reason == "tool_calls"
+        self.tool_requests += 1
+        self.many_tool_requests += tools > norms.many_tools
+        self.tool_counts |= 1 << min(tools, 63)
+        return True
+
+    def _update_prompt(self, prompt) -> int:
+        """Fold the prompt in; returns the writing systems of its text (0 without text)."""
         text = prompt.text
+        scripts = 0
         if text:
             self.with_text += 1
+            scripts = scripts_of(text)
             view = instruction_view(text)
             language = reasoning_language(view)
             if language:
@@ -235,6 +304,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
             self._update_simhash(simhash)
+        return scripts
 
     def _update_simhash(self, simhash: int) -> None:
         recent = self.recent_simhashes

@@ -7,6 +7,8 @@ Python's regex engine tries alternative by alternative at every position.
 
 from __future__ import annotations
 
+import re
+
 # Reasoning-elicitation phrases by language: which one matched also tells the prompt's language,
 # so "reasoning asks in many languages" (a sweep) costs nothing extra.
 REASONING_BY_LANGUAGE = {
@@ -82,3 +84,43 @@ def reasoning_language(low: str) -> int:
 def is_grading_prompt(low: str) -> bool:
     """`low` is the prompt's `instruction_view`."""
     return _contains_any(low, GRADING_STEMS, GRADING_PHRASES)
+
+
+# Writing systems by Unicode block start: language-agnostic, so a sweep in any number of
+# languages counts, not only those with a listed reasoning phrase.
+_SCRIPT_RANGES = ((0x0041, 0x024F), (0x0370, 0x03FF), (0x0400, 0x052F), (0x0590, 0x05FF),
+                  (0x0600, 0x06FF), (0x0900, 0x097F), (0x0980, 0x09FF), (0x0E00, 0x0E7F),
+                  (0x10A0, 0x10FF), (0x3040, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF),
+                  (0x0530, 0x058F), (0x0B80, 0x0BFF), (0x0C00, 0x0C7F), (0x1200, 0x137F))
+
+
+_SCRIPT_PATTERNS = tuple(re.compile(f"[{chr(lo)}-{chr(hi)}]") for lo, hi in _SCRIPT_RANGES)
+_LATIN_LETTER = re.compile("[A-Za-z]")
+
+
+def scripts_of(text: str, sample: int = 400) -> int:
+    """Bitmask of the writing systems of the letters in the prompt's first `sample` chars
+    (a script counts when it has at least 3 letters, so a quoted word does not). ASCII text,
+    most prompts, is answered without a per-script scan."""
+    head = text[:sample]
+    if head.isascii():
+        return 1 if len(_LATIN_LETTER.findall(head, 0, 64)) >= 3 or len(
+            _LATIN_LETTER.findall(head)) >= 3 else 0
+    mask = 0
+    for i, pattern in enumerate(_SCRIPT_PATTERNS):
+        found = pattern.findall(head)
+        if len(found) >= 3 and (i or any(c.isalpha() for c in found)):
+            mask |= 1 << i
+    return mask
+
+
+def is_choice_item(text: str) -> bool:
+    """A multiple-choice item: at least three option lines labelled A/B/C/D (any of "A)",
+    "(A)", "A.", "A:"). One-token reads of its answer reveal a choice, not a distribution."""
+    tail = text[-1500:]
+    found = 0
+    for label in "ABCD":
+        if (f"\n{label})" in tail or f"({label})" in tail or f"\n{label}." in tail
+                or f"\n{label}:" in tail or f" {label}) " in tail):
+            found += 1
+    return found >= 3

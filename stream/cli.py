@@ -179,6 +179,14 @@ def _engine_config():
     return EngineConfig(score_every=s.score_every, score_interval_s=s.score_interval_s)
 
 
+def _corpus_option(fn):
+    """--corpus DIR: prompt text from JSONL corpora (read at run time), real-text personas."""
+    return click.option(
+        "--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Folder of JSONL prompt corpora (fields text/prompt/instruction/question/...): "
+             "real-text personas; default: built-in vocabulary.")(fn)
+
+
 @main.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="JSONL file to write (labels go to OUT.labels.csv).")
@@ -199,8 +207,9 @@ def _engine_config():
               help="Events per second (wall clock); default: unpaced.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--text-free", is_flag=True, help="Emit only hashes, simhash and lengths.")
+@_corpus_option
 def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_share, hydra_size,
-             hours, rate, seed, text_free) -> None:
+             hours, rate, seed, text_free, corpus) -> None:
     """Synthetic, labelled traffic: benign personas and attacks, to a file or to Kafka."""
     from distillguard.stream.simulate.generator import SimConfig, generate
     from distillguard.stream.simulate.writers import labels_path_for, send_to_kafka, write_jsonl, write_labels
@@ -214,7 +223,8 @@ def simulate(out, to_kafka, broker, topic, no_key, events, accounts, attack_shar
         if problem:
             raise click.ClickException(problem)
     cfg = SimConfig(accounts=accounts, attack_share=attack_share, hydra_size=hydra_size,
-                    events=events, hours=hours, seed=seed, text=not text_free)
+                    events=events, hours=hours, seed=seed, text=not text_free,
+                    corpus=str(corpus) if corpus else None)
     accts, stream = generate(cfg)
     total = sum(a.n_events for a in accts)
     if to_kafka:
@@ -261,7 +271,10 @@ def demo(database_url, events, seed, top) -> None:
 @click.option("--hydra", "hydra_size", type=int, default=40, show_default=True)
 @click.option("--hours", type=float, default=24.0, show_default=True)
 @click.option("--seed", type=int, default=101, show_default=True)
-def evaluate(out_dir, events_file, labels_file, events, accounts, hydra_size, hours, seed) -> None:
+@_corpus_option
+@click.option("--ablation", is_flag=True, help="Add with/without rows per signal family and model.")
+def evaluate(out_dir, events_file, labels_file, events, accounts, hydra_size, hours, seed,
+             corpus, ablation) -> None:
     """Ours against baselines on labelled traffic (text and text-free): report.md + plots."""
     from distillguard.stream.evaluate.command import evaluate as run_eval
     from distillguard.stream.simulate.generator import SimConfig
@@ -269,8 +282,8 @@ def evaluate(out_dir, events_file, labels_file, events, accounts, hydra_size, ho
     if bool(events_file) != bool(labels_file):
         raise click.UsageError("--events-file and --labels go together")
     cfg = SimConfig(accounts=accounts, hydra_size=hydra_size, events=events, hours=hours,
-                    seed=seed)
-    report = run_eval(out_dir, cfg, events_file, labels_file)
+                    seed=seed, corpus=str(corpus) if corpus else None)
+    report = run_eval(out_dir, cfg, events_file, labels_file, ablation_rows=ablation)
     click.echo(f"wrote {report}", err=True)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from distillguard.models.features import DAY_S, drift
 from distillguard.models.outcomes import Reason
 from distillguard.models.profile import AccountProfile
+from distillguard.models.substreams import most_extractive
 
 Rule = Callable[[AccountProfile, dict[str, float]], Reason | None]
 
@@ -28,15 +29,19 @@ def logprob_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if p.events < 30:
         return None
     share = max(f["tiny_logprob_share"], f["recent_tiny_logprob_share"])
-    # Probing (logit bias, or many distinct near-identical prompts) separates harvesting from
-    # eval harnesses, which also read one-token logprobs but rerun the same questions.
-    probing = max(f["logit_bias_share"], f["near_duplicate_share"],
-                  f["templated_share"] * f["unique_prompt_share"])
-    strength = ramp(share, 0.2, 0.6) * ramp(probing, 0.1, 0.4)
+    # Probing (logit bias, or many near-identical open-text prompts) separates harvesting from
+    # benchmark harnesses, which read one-token logprobs of multiple-choice items: a choice
+    # reveals little of the distribution, so choice items do not count as probing.
+    # Without text we cannot tell a choice item from open text: that path is then capped at
+    # medium (unknown stays unknown); logit bias needs no text.
+    open_text = 1.0 - f["choice_probe_share"] if p.with_text else 0.6
+    similar = max(f["near_duplicate_share"], f["templated_share"] * f["unique_prompt_share"])
+    probing = max(ramp(f["logit_bias_share"], 0.1, 0.4), open_text * ramp(similar, 0.1, 0.4))
+    strength = ramp(share, 0.2, 0.6) * probing
     if strength == 0:
         return None
     return Reason("logprob_harvesting",
-                  f"{share:.0%} of requests take logprobs with max_tokens<=5 "
+                  f"{share:.0%} of requests read logprobs over a handful of tokens "
                   f"({p.tiny_max_tokens_logprobs} of {p.events}), "
                   f"{f['logit_bias_share']:.0%} with logit_bias", strength,
                   {"tiny_logprob_share": share, "logit_bias_share": f["logit_bias_share"]})
@@ -51,17 +56,22 @@ def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if strength == 0:
         return None
     return Reason("extraction_shape",
-                  f"{share:.0%} of requests are single-turn with answers >=600 tokens and >=4x "
-                  f"the prompt ({p.shaped_requests} of {p.events}); "
+                  f"{share:.0%} of requests are short single-turn prompts with long answers "
+                  f"(longer than 90% of this deployment's; {p.shaped_requests} of {p.events}"
+                  f", {p.shaped_unknown} more with unknown turns); "
                   f"{p.output_tokens / max(p.input_tokens, 1):.1f} output tokens per input token",
                   strength, {"shaped_share": share, "shaped_requests": p.shaped_requests})
 
 
 def shaped_minority(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     """Camouflage: a steady minority of extraction-shaped requests inside ordinary traffic."""
-    if p.shaped_requests < 4 or f["shaped_share"] >= 0.5:  # a majority is extraction_shape
+    shaped = p.shaped_requests + p.shaped_unknown / 2
+    if shaped < 4 or f["shaped_share"] >= 0.5:  # a majority is extraction_shape
         return None
-    strength = ramp(p.shaped_requests, 4, 15) * ramp(f["shaped_share"], 0.04, 0.12)
+    # Long answers to reasoning asks are what the asks are for (a chain-of-thought benchmark,
+    # a tutor): those are judged by reasoning_elicitation, not counted a second time here.
+    strength = ramp(shaped, 4, 16) * ramp(f["shaped_share"], 0.04, 0.12)
+    strength *= 1.0 - f["reasoning_share"]
     if strength == 0:
         return None
     return Reason("extraction_minority",
@@ -85,9 +95,15 @@ def reasoning_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | Non
 
 
 def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """The same reasoning request in several languages: a sweep, not a user."""
-    languages = int(f["reasoning_languages"])
-    strength = ramp(languages, 1.5, 3) * ramp(p.reasoning_asks, 3, 10)
+    """Reasoning or long answers asked for in several languages or writing systems: a sweep,
+    not a user. Languages come from the reasoning phrase and from the script of the text, so
+    any number of languages counts; the ramp does not stop at any fixed count."""
+    languages = int(max(f["reasoning_languages"], f["scripts"]))
+    asks = max(p.reasoning_asks, p.shaped_requests)
+    # Two languages is a bilingual user base, not a sweep. From three on, graded without a
+    # ceiling: each further language halves what is left (3: 0.5, 4: 0.75, 6: 0.94).
+    strength = (1 - 0.5 ** (languages - 2) if languages > 2 else 0.0) * ramp(asks, 3, 10)
+    strength *= ramp(p.events, 20, 60)
     if strength == 0:
         return None
     return Reason("multilingual_reasoning_sweep",
@@ -124,7 +140,8 @@ def templated_sweep(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 def around_the_clock(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if p.events < 200 or p.last_ts - p.first_ts < DAY_S * 0.75:
         return None
-    strength = ramp(f["hour_entropy"], 0.9, 0.98) * ramp(f["gap_regularity"], 0.5, 0.8)
+    # Regular, not merely busy: Poisson arrivals have gap_regularity 0 (burstiness 0).
+    strength = ramp(f["hour_entropy"], 0.9, 0.98) * ramp(f["gap_regularity"], 0.3, 0.7)
     if strength == 0:
         return None
     return Reason("scripted_around_the_clock",
@@ -180,13 +197,68 @@ def release_chasing(p: AccountProfile, f: dict[str, float]) -> Reason | None:
                   "7 days", strength, {"new_model_share": f["new_model_share"]})
 
 
+def agentic_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Tool-use episodes with ever-changing tool sets or system prompts: trajectories being
+    collected, not one product's agent (which offers the same few tools every time)."""
+    if p.events < 30:
+        return None
+    # Distinct system prompts (each episode's own tool schemas) are the mark; a varying tool
+    # count alone is not (a product's agent may enable tools per task).
+    # A varying tool count alone (the cheapest evasion of the former: one fixed system prompt)
+    # still counts, at medium strength at most.
+    variety = max(ramp(f["distinct_system_share"], 0.1, 0.4),
+                  0.6 * ramp(f["tool_set_sizes"], 4, 10))
+    strength = ramp(f["tool_share"], 0.3, 0.7) * variety * ramp(p.events, 30, 150)
+    if strength == 0:
+        return None
+    return Reason("agentic_harvesting",
+                  f"{f['tool_share']:.0%} of requests are tool-use episodes with "
+                  f"{f['tool_set_sizes']:.0f} different tool-set sizes and "
+                  f"{f['distinct_system_share']:.0%} distinct system prompts", strength,
+                  {"tool_share": f["tool_share"], "tool_set_sizes": f["tool_set_sizes"]})
+
+
+def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Judge / rubric prompts in bulk over ever-new items: reward-model labels being harvested."""
+    if p.with_text < 30:
+        return None
+    strength = (ramp(f["grading_share"], 0.2, 0.6) * ramp(f["unique_prompt_share"], 0.5, 0.9)
+                * ramp(p.with_text, 30, 150))
+    if strength == 0:
+        return None
+    return Reason("judge_harvesting",
+                  f"{f['grading_share']:.0%} of prompts ask to grade or compare answers "
+                  f"({p.grading_prompts} of {p.with_text}), {f['unique_prompt_share']:.0%} unique",
+                  strength, {"grading_share": f["grading_share"]})
+
+
+def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """One API key, system prompt or hour block of the account is mostly extraction-shaped
+    while the account as a whole is not: a harvesting key or night job inside a product."""
+    dim, name, share, n = most_extractive(p.substreams, 12)
+    if name != "extraction-shaped" or f["shaped_share"] >= 0.5:
+        return None
+    strength = ramp(share, 0.4, 0.8) * ramp(n, 12, 40) * ramp(share - f["shaped_share"], 0.2, 0.4)
+    if strength == 0:
+        return None
+    return Reason("substream_extraction",
+                  f"one {dim} carries {n} requests, {share:.0%} of them extraction-shaped, "
+                  f"against {f['shaped_share']:.0%} for the whole account", strength,
+                  {"substream_share": share, "substream_events": n})
+
+
 RULES: dict[str, tuple[Rule, float]] = {
     # name: (rule, weight: how much of the 0..100 risk this behaviour alone can justify)
+    # A single strong-looking signal that honest users also show (reasoning asks: tutoring,
+    # chain-of-thought benchmarks; many languages) is capped at medium (< 80) on its own.
     "logprob_harvesting": (logprob_harvesting, 0.97),
-    "reasoning_elicitation": (reasoning_harvesting, 0.9),
-    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.85),
-    "extraction_shape": (extraction_shape, 0.75),
-    "extraction_minority": (shaped_minority, 0.6),
+    "reasoning_elicitation": (reasoning_harvesting, 0.7),
+    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.65),
+    "extraction_shape": (extraction_shape, 0.85),
+    "extraction_minority": (shaped_minority, 0.75),
+    "substream_extraction": (substream_extraction, 0.9),
+    "agentic_harvesting": (agentic_harvesting, 0.85),
+    "judge_harvesting": (judge_harvesting, 0.8),
     "behaviour_drift": (behaviour_drift, 0.6),
     "templated_sweep": (templated_sweep, 0.85),
     "logit_bias_probing": (logit_bias_probing, 0.6),
@@ -194,4 +266,20 @@ RULES: dict[str, tuple[Rule, float]] = {
     "rate_held_under_quota": (quota_hugging, 0.4),
     "new_account_volume": (new_account, 0.35),
     "release_chasing": (release_chasing, 0.35),
+}
+
+
+# Signal families, for the eval's ablation rows (EngineConfig.disabled). "groups" (the
+# cross-account stage), "river" (the peer model) and "norms" (population thresholds; off =
+# the conservative prior) are switched off in the engine.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "shape": ("extraction_shape", "extraction_minority"),
+    "substreams": ("substream_extraction",),
+    "text": ("reasoning_elicitation", "multilingual_reasoning_sweep", "judge_harvesting",
+             "templated_sweep"),
+    "probes": ("logprob_harvesting", "logit_bias_probing"),
+    "agentic": ("agentic_harvesting",),
+    "timing": ("scripted_around_the_clock", "rate_held_under_quota"),
+    "account": ("new_account_volume", "release_chasing", "behaviour_drift"),
+    "groups": (), "river": (), "norms": (),
 }

@@ -38,3 +38,16 @@ def bursts(rng: random.Random, n: int, start: float, duration: float,
     """Runs of dense traffic (an eval harness launching suites), quiet in between."""
     starts = [start + rng.random() * max(duration - burst_s, 1.0) for _ in range(n_bursts)]
     return sorted(rng.choice(starts) + rng.random() * burst_s for _ in range(n))
+
+
+def window(rng: random.Random, n: int, start: float, duration: float,
+           from_hour: float, to_hour: float) -> list[float]:
+    """A job that runs only between two hours of the day (UTC), every day."""
+    days = max(1, math.ceil(duration / 86400))
+    out: list[float] = []
+    while len(out) < n:
+        ts = start - start % 86400 + rng.randrange(days) * 86400 + rng.uniform(
+            from_hour, to_hour) * HOUR
+        if start <= ts < start + duration:
+            out.append(ts)
+    return sorted(out)

@@ -1,6 +1,7 @@
 """Check detection targets on larger simulated seeds that no test uses, plus score throughput.
 
     .venv/bin/python -m tests.bench.bench_targets [--seeds 1001 1002 1003] [--events 80000]
+    .venv/bin/python -m tests.bench.bench_targets --corpus ../shared/corpora   # issue 8 targets
 
 Prints one table per seed and a verdict per target; exits 1 if a target is missed.
 """
@@ -27,6 +28,38 @@ TARGETS = {
     "hard negatives alerted (eval harness, batch pipeline), text-free": (0.01, "<="),
     "median delay, bulk distiller (attacker requests)": (300, "<="),
 }
+
+
+CORPUS_TARGETS = {  # issue 8: real prompt text, public recipes, weakly linked campaign
+    "ROC-AUC, text": (0.99, ">="), "ROC-AUC, text-free": (0.97, ">="),
+    "attackers alerted, text": (0.90, ">="), "attackers alerted, text-free": (0.90, ">="),
+    "benign accounts alerted, text": (0.01, "<="), "benign accounts alerted, text-free": (0.01, "<="),
+    "benchmark/tutoring/labelling alerted, text": (0.0, "<="),
+    "benchmark/tutoring/labelling alerted, text-free": (0.0, "<="),
+    "camouflaged alerted, text": (0.80, ">="), "camouflaged alerted, text-free": (0.80, ">="),
+    "weak campaign members alerted, text": (0.90, ">="),
+    "weak campaign members alerted, text-free": (0.90, ">="),
+}
+HARD = ("bench_cot", "bench_plain", "bench_mmlu", "hobbyist_bench", "tutoring_app",
+        "labelling_app")
+
+
+def corpus_results(seed: int, events: int, accounts: int, hydra: int,
+                   corpus: str) -> dict[str, float]:
+    cfg = SimConfig(accounts=accounts, hydra_size=hydra, events=events, seed=seed, corpus=corpus)
+    lines, labels, _ = _simulated(cfg)
+    out = {}
+    for mode, data in (("text", lines), ("text-free", [_strip_text(x) for x in lines])):
+        r = run(data, labels, len(data), progress=False, baselines=False)
+        row = measure(mode, r, r.detectors[0])
+        out |= {f"ROC-AUC, {mode}": row.roc_auc, f"attackers alerted, {mode}": row.alert_recall,
+                f"benign accounts alerted, {mode}": row.alert_fpr,
+                f"benchmark/tutoring/labelling alerted, {mode}": max(
+                    row.persona_fpr.get(p, 0.0) for p in HARD),
+                f"camouflaged alerted, {mode}": row.scenario_recall.get("camouflaged", 0.0),
+                f"weak campaign members alerted, {mode}":
+                    row.scenario_recall.get("weak_campaign_member", 0.0)}
+    return out
 
 
 def seed_results(seed: int, events: int, accounts: int, hydra: int) -> dict[str, float]:
@@ -67,15 +100,19 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=80_000)
     ap.add_argument("--accounts", type=int, default=240)
     ap.add_argument("--hydra", type=int, default=60)
+    ap.add_argument("--corpus", help="Folder of JSONL corpora: check issue 8's targets instead.")
     args = ap.parse_args()
-    per_seed = {s: seed_results(s, args.events, args.accounts, args.hydra) for s in args.seeds}
+    targets = CORPUS_TARGETS if args.corpus else TARGETS
+    per_seed = {s: corpus_results(s, args.events, args.accounts, args.hydra, args.corpus)
+                if args.corpus else seed_results(s, args.events, args.accounts, args.hydra)
+                for s in args.seeds}
     names = list(next(iter(per_seed.values())))
     print(f"\n{'measure':<66}" + "".join(f"{'seed ' + str(s):>12}" for s in args.seeds)
           + f"{'target':>10}  verdict")
     failed = 0
     for name in names:
         values = [per_seed[s][name] for s in args.seeds]
-        target = TARGETS.get(name)
+        target = targets.get(name)
         verdict = ""
         if target:
             bound, op = target

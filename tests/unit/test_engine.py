@@ -163,3 +163,80 @@ def test_first_duplicate_reemits_current_state_once():
         s[0] for s in profiles["acct-re"].open_alerts.values()}
     assert second.duplicate and second.risk is None and second.alert is None
     assert profiles["acct-re"].events == 200
+
+
+def test_poisson_arrivals_are_not_machine_regular():
+    import random
+
+    from distillguard.models.features import account_features
+
+    rng = random.Random(1)
+    p, ts = AccountProfile("acct-poisson"), 0.0
+    metronome = AccountProfile("acct-metronome")
+    for i in range(2000):
+        ts += rng.expovariate(1 / 30)
+        p.update(as_event(event("acct-poisson", BASE_TS + int(ts * 1000))))
+        metronome.update(as_event(event("acct-metronome", BASE_TS + i * 30_000 + rng.randint(0, 900))))
+    assert account_features(p)["gap_regularity"] < 0.1
+    assert account_features(metronome)["gap_regularity"] > 0.8
+
+
+def test_reasoning_asks_alone_reach_medium_not_high():
+    import random
+
+    rng = random.Random(2)
+    words = ["apple", "train", "river", "seven", "fraction", "divide", "garden", "ticket",
+             "share", "minutes", "price"]
+    events = [event("acct-tutor", BASE_TS + int(rng.expovariate(1 / 60) * 1000) + i * 60_000,
+                    input_tokens=80, output_tokens=300,
+                    prompt={"text": " ".join(rng.choices(words, k=rng.randint(8, 30)))
+                            + " Explain step by step.", "messages": 1}) for i in range(300)]
+    profiles, _ = run(events)
+    assert 50 <= profiles["acct-tutor"].risk < 80, profiles["acct-tutor"].reasons
+
+
+def test_population_norms_snapshot_roundtrips():
+    from distillguard.models.thresholds import PRIOR, PopulationNorms, Snapshot
+
+    norms = PopulationNorms()
+    assert norms.norms("x") == PRIOR  # warm-up: the conservative prior
+    for i in range(2000):
+        norms.learn("x", (100.0 + i % 50, 40.0, None, None), 1, i)
+    learned = norms.norms("x")
+    assert learned != PRIOR and 100 <= learned.long_output <= 200
+    snap = msgspec.msgpack.decode(msgspec.msgpack.encode(norms.snapshot()), type=Snapshot)
+    again = PopulationNorms()
+    again.restore(snap)
+    assert again.norms("x") == learned
+
+
+def test_one_high_volume_account_cannot_move_the_norms():
+    from distillguard.models.thresholds import PopulationNorms
+
+    norms = PopulationNorms()
+    for i in range(3000):
+        norms.learn("x", (100.0, 40.0, None, None), 1 + i % 20, i)  # many small accounts
+    before = norms.norms("x").long_output
+    for i in range(100_000):
+        norms.learn("x", (5000.0, 40.0, None, None), i + 1, i * 2654435761)  # one harvester
+    assert norms.norms("x").long_output == before
+
+
+def test_group_stage_rarity_and_behaviour():
+    from distillguard.models.groups import GroupState, MemberSummary, fold, group_risk
+
+    campaign: GroupState | None = None
+    for i in range(12):
+        campaign = fold(campaign, "reg:0:1", MemberSummary(f"a{i}", 100.0 + i, 200, 30, 0.8))
+    crowd: GroupState | None = None
+    for i in range(300):
+        crowd = fold(crowd, "asn:x", MemberSummary(f"b{i}", 100.0 + i, 200, 0, 0.0))
+    for i in range(12):
+        crowd = fold(crowd, "asn:x", MemberSummary(f"a{i}", 500.0 + i, 200, 30, 0.8))
+    honest: GroupState | None = None
+    for i in range(12):
+        honest = fold(honest, "sys:y", MemberSummary(f"c{i}", 100.0 + i, 200, 0, 0.05))
+    assert group_risk(campaign, "reg:0:1")[0] >= 80
+    assert group_risk(crowd, "asn:x")[0] < 20          # a big cloud + SDK links nobody alone
+    assert group_risk(honest, "sys:y")[0] == 0         # shared, but not extraction-like
+    assert len(crowd.members) <= 64 and group_risk(crowd, "asn:x")[2] > 200

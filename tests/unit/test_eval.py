@@ -32,3 +32,25 @@ def test_eval_report_structure_and_ours_beats_baselines(tmp_path):
     assert {"hydra_member", "camouflaged", "logprob_harvester", "bulk_distiller",
             "reasoning_harvester", "turns_bad"} <= set(rows[0]["scenario_recall"])
     assert {"eval_harness", "batch_pipeline", "chat_backend"} <= set(rows[0]["persona_fpr"])
+
+
+def test_eval_with_corpus_has_real_text_personas_and_ablation(tmp_path):
+    from pathlib import Path
+
+    import pytest
+
+    corpus = Path(__file__).parents[2] / ".." / "shared" / "corpora"
+    if not corpus.is_dir():
+        pytest.skip("../shared/corpora is absent")
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(main, ["eval", "--out", str(out), "--events", "2500",
+                                       "--accounts", "60", "--hydra", "4", "--seed", "4",
+                                       "--corpus", str(corpus), "--ablation"])
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text()
+    assert "## Ablation: without each signal family / model" in report
+    assert "| river (HalfSpaceTrees peers) |" in report and "| groups (campaign stage) |" in report
+    rows = json.loads((out / "report.json").read_text())
+    assert {"weak_campaign_member", "agentic_harvest", "camouflaged"} <= set(
+        rows[0]["scenario_recall"])
+    assert {"bench_cot", "tutoring_app", "labelling_app"} <= set(rows[0]["persona_fpr"])

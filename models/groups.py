@@ -1,0 +1,201 @@
+"""The cross-account (group) stage, pure: campaigns linked by weak evidence.
+
+Each account publishes a small `MemberSummary` to every link key it carries (a payment
+instrument, a hosting ASN with its client, a proxy range with its client, a system prompt, a
+start wave, a registration burst, a template band of its prompts' simhash). A `GroupState` per
+key merges the summaries; `verdicts` publishes the group's risk back to its members.
+
+Two rules keep weak links from accusing honest customers:
+- rarity: a key carried by many benign-looking accounts (a big cloud ASN with a common SDK, the
+  first minutes of the stream) weighs little: weight 1 / (1 + benign / (RARITY_SCALE +
+  extraction-like members)), so 300 honest users of a cloud drown 50 harvesters, while a few
+  ordinary-looking members of a campaign do not hide it;
+- behaviour: a group alerts only when its merged behaviour is extraction-like (the events-
+  weighted extraction of its members, and several extraction-like members).
+No I/O, event time only. Bounded: a group keeps its MAX_MEMBERS most recent members; the total
+number it has seen is a HyperLogLog estimate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+from distillguard.models import sketches
+from distillguard.models.features import account_features, extraction_level
+from distillguard.models.profile import AccountProfile
+from distillguard.models.substreams import key_hash
+
+MAX_MEMBERS = 64
+RARITY_SCALE = 3.0       # benign-looking members that halve a key nobody else extracts on
+EXTRACTIVE = 0.5         # a member at or above this extraction is extraction-like...
+BENIGN = 0.15            # ...below this (with enough events to judge) benign-looking
+JUDGE_EVENTS = 20        # events before a member's behaviour counts either way
+REPUBLISH_POINTS = 5.0   # publish again when the group's risk moved this much
+WAVE_S = 600.0           # start waves: first requests within ~10 minutes (two offset grids)
+BURST_S = 1800.0         # registration bursts: accounts created within ~30 minutes
+LSH_BANDS = 4            # simhash template bands of 16 bits each
+# How much a key of each kind can say on its own (a shared card is near-proof; a shared start
+# minute is a coincidence unless the group behaves alike).
+KIND_WEIGHT = {"pay": 1.0, "reg": 0.9, "sys": 0.8, "lsh": 0.8, "net": 0.85, "asn": 0.6,
+               "wave": 0.6}
+KIND_WORDS = {"pay": "a payment instrument", "reg": "a registration burst",
+              "sys": "a system prompt", "lsh": "a prompt template", "net": "a proxy range and client",
+              "asn": "a hosting network and client", "wave": "a start wave"}
+
+
+class MemberSummary(msgspec.Struct, array_like=True):
+    """What one account publishes to each of its link keys (derived numbers, no text)."""
+
+    account_id: str
+    ts: float            # event time of the account's latest event
+    events: int          # requests the account has sent
+    risk: float          # the account's own risk 0-100, without any group contribution
+    extraction: float    # 0..1: how extraction-like its behaviour is (features.extraction_level)
+    first_ts: float = 0.0
+    created_ts: float | None = None
+
+
+class GroupState(msgspec.Struct):
+    """Merged evidence of one link key; bounded whatever the number of members."""
+
+    members: dict[str, MemberSummary] = msgspec.field(default_factory=dict)
+    seen: bytearray = msgspec.field(default_factory=sketches.hll_new)  # all members ever
+    published_risk: float = 0.0
+    pending: list[str] = msgspec.field(default_factory=list)  # joined since the last publish
+
+
+class GroupVerdict(msgspec.Struct, array_like=True):
+    """Group risk published back to one member (re-keyed by account_id)."""
+
+    account_id: str
+    link_key: str
+    risk: float          # 0-100 contribution of this group to the member
+    text: str            # plain-words reason
+    size: int            # members in the group
+    ts: float
+
+
+def _h(value: str) -> str:
+    return hashlib.blake2b(value.encode(), digest_size=6).hexdigest()
+
+
+def _centroid(simhashes: list[int]) -> int | None:
+    """Bitwise majority of the account's recent prompt simhashes: its template, if it has one."""
+    if len(simhashes) < 4:
+        return None
+    half = len(simhashes) / 2
+    return sum(1 << b for b in range(64) if sum((s >> b) & 1 for s in simhashes) > half)
+
+
+def link_keys(profile: AccountProfile) -> list[str]:
+    """The keys that may link this account to others, as "kind:value" strings (<= 16)."""
+    p = profile
+    keys = [f"pay:{p.payment_fingerprint}"] if p.payment_fingerprint else []
+    keys += [f"net:{_h(c)}" for c in p.network_clients[:2]]
+    keys += [f"asn:{_h(c)}" for c in p.asn_clients[:2]]
+    keys += [f"sys:{k:08x}" for k in p.substreams.top(1, 2)]
+    if p.events:
+        keys += [f"wave:{g}:{int((p.first_ts + g * WAVE_S / 2) // WAVE_S)}" for g in (0, 1)]
+    if p.created_ts is not None:
+        keys += [f"reg:{g}:{int((p.created_ts + g * BURST_S / 2) // BURST_S)}" for g in (0, 1)]
+    # Only an account whose prompts do share a template has one: the centroid of diverse text
+    # drifts to the language's average and would link every English-speaking customer.
+    templated = p.templated / p.with_prompt_hash if p.with_prompt_hash else 0.0
+    centroid = _centroid(p.recent_simhashes) if templated >= 0.5 else None
+    if centroid is not None:
+        width = 64 // LSH_BANDS
+        keys += [f"lsh:{b}:{(centroid >> (b * width)) & ((1 << width) - 1):x}"
+                 for b in range(LSH_BANDS)]
+    return keys[:16]
+
+
+def member_summary(profile: AccountProfile, own_risk: float,
+                   extraction: float | None = None) -> MemberSummary:
+    """`extraction` defaults to `features.extraction_level` of the profile."""
+    if extraction is None:
+        extraction = extraction_level(profile, account_features(profile))
+    return MemberSummary(profile.account_id, profile.last_ts, profile.events, own_risk,
+                         round(extraction, 3), profile.first_ts, profile.created_ts)
+
+
+def fold(state: GroupState | None, link_key: str, summary: MemberSummary) -> GroupState:
+    """Merge one member's latest summary into the group (idempotent per (account, summary))."""
+    state = state or GroupState()
+    if summary.account_id not in state.members:
+        state.pending.append(summary.account_id)
+        del state.pending[:-MAX_MEMBERS]
+    state.members[summary.account_id] = summary
+    sketches.hll_add(state.seen, key_hash(summary.account_id) * 0x9E3779B97F4A7C15 % (1 << 64))
+    if len(state.members) > MAX_MEMBERS:
+        oldest = min(state.members.values(), key=lambda m: m.ts)
+        del state.members[oldest.account_id]
+    return state
+
+
+def group_risk(state: GroupState, link_key: str) -> tuple[float, str, int]:
+    """(risk 0-100, plain-words reason, estimated size) of the group behind `link_key`."""
+    members = list(state.members.values())
+    size = max(len(members), round(sketches.hll_count(state.seen)))
+    if len(members) < 2:
+        return 0.0, "", size
+    scale = size / len(members)
+    extractive = sum(m.extraction >= EXTRACTIVE for m in members) * scale
+    benign = sum(m.extraction < BENIGN and m.events >= JUDGE_EVENTS for m in members) * scale
+    events = sum(m.events for m in members)
+    merged = sum(m.events * m.extraction for m in members) / max(events, 1)
+    rarity = 1.0 / (1.0 + benign / (RARITY_SCALE + extractive))
+    kind = link_key.split(":", 1)[0]
+    strength = (_ramp(merged, 0.25, 0.6) * _ramp(extractive, 1, 4) * rarity
+                * KIND_WEIGHT.get(kind, 0.5))
+    text = (f"one of {size} accounts sharing {KIND_WORDS.get(kind, kind)}; together: "
+            f"{merged:.0%} extraction-like over {events} requests, {extractive:.0f} members "
+            f"extraction-like, {benign:.0f} ordinary")
+    return round(100.0 * strength, 1), text, size
+
+
+def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
+    """The verdict for each (bounded, most recent) member when the group's risk changed enough
+    to matter, and for members that joined since; empty when nothing changed."""
+    risk, text, size = group_risk(state, link_key)
+    changed = abs(risk - state.published_risk) >= REPUBLISH_POINTS or (
+        risk == 0 and state.published_risk > 0)
+    targets = list(state.members) if changed else [a for a in state.pending if risk > 0]
+    state.pending.clear()
+    if changed:
+        state.published_risk = risk
+    out = []
+    for account_id in targets:
+        m = state.members.get(account_id)
+        if m is None:
+            continue
+        # A benign-looking member of a risky group carries less of it: linked, not proven.
+        own = 0.4 + 0.6 * _ramp(m.extraction, 0.05, 0.4)
+        out.append(GroupVerdict(account_id, link_key, round(risk * own, 1), text, size, m.ts))
+    return out
+
+
+def combine(latest: list[GroupVerdict]) -> tuple[float, str, int]:
+    """One account's group evidence: the strongest verdict per kind of key, noisy-OR across
+    kinds (independent weak links add up). (risk 0-100, reason text, size of strongest group)."""
+    best: dict[str, GroupVerdict] = {}
+    for v in latest:
+        kind = v.link_key.split(":", 1)[0]
+        if v.risk > 0 and (kind not in best or v.risk > best[kind].risk):
+            best[kind] = v
+    if not best:
+        return 0.0, "", 0
+    keep = 1.0
+    for v in best.values():
+        keep *= 1.0 - v.risk / 100.0
+    strongest = max(best.values(), key=lambda v: v.risk)
+    others = len(best) - 1
+    text = strongest.text + (f" (and {others} other kind{'s' * (others > 1)} of link)"
+                             if others else "")
+    return round(100.0 * (1.0 - keep), 1), text, strongest.size
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    if value <= low:
+        return 0.0
+    return 1.0 if value >= high else (value - low) / (high - low)

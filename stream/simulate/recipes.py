@@ -1,0 +1,441 @@
+"""Personas built from real prompt text (`--corpus`): benign traffic that shares surface traits
+with attacks, and attacks following public recipes. Parameters are drawn per account from wide
+ranges, so no detector can key on one value.
+
+Benign: benchmark harnesses with and without chain-of-thought (GSM8K/BBH "Let's think step by
+step", MMLU 5-shot read by one-token logprobs), a tutoring app, a data-labelling app, hobbyists
+running benchmark scripts, real chat, a coding agent, RAG, a batch summariser.
+Attacks: self-instruct generation, bulk response harvesting, Orca-style system messages,
+judge/rubric prompts (reward-model harvesting), agentic tool-use episodes, logprob extraction,
+reasoning harvesting, and camouflage inside a real product (per API key, night job, or mixed).
+Campaign members (weakly linked, hydra) reuse these recipes with the campaign's envelope.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from distillguard.stream.simulate import timing
+from distillguard.stream.simulate.corpus import TextSource
+
+Request = dict
+# Our own words (not the detector's list): how apps and attackers phrase a reasoning ask.
+ASK_STYLES = ["Let's think step by step.", "Explain how you got there.", "Work it out slowly.",
+              "Show each stage of the solution.", "Reason it out before the final answer.",
+              "Give the full derivation.", "Detail every intermediate result.",
+              "Lass uns Schritt für Schritt denken.", "Piensa paso a paso.",
+              "Réfléchissons étape par étape.", "让我们一步一步地思考。", "Давай подумаем шаг за шагом.",
+              "段階的に考えましょう。", "차근차근 생각해 봅시다.", "Pensiamo passo dopo passo.",
+              "Vamos pensar passo a passo.", "Laten we stap voor stap denken.", "Adım adım düşünelim."]  # noqa: RUF001
+FOREIGN = ["Antworte auf Deutsch:", "Responde en español:", "Réponds en français:", "请用中文回答：",  # noqa: RUF001
+           "Ответь по-русски:", "日本語で答えて:", "한국어로 답해:", "Rispondi in italiano:",
+           "Responda em português:", "Antwoord in het Nederlands:", "Türkçe cevap ver:",
+           "अपना उत्तर हिंदी में दें:", "أجب باللغة العربية:", "Odpowiedz po polsku:"]
+
+
+def tokens(text: str) -> int:
+    """Rough tokenizer: ~4 characters a token for Latin script, ~1.5 for CJK."""
+    wide = sum(1 for c in text[:4000] if ord(c) > 0x2E80)
+    return max(1, round((len(text) - wide) / 4 + wide / 1.5))
+
+
+def _lognormal(rng: random.Random, median: float, spread: float = 0.5) -> int:
+    return max(1, round(rng.lognormvariate(math.log(median), spread)))
+
+
+def _times(rng: random.Random, n: int, start: float, duration: float, style: str) -> list[float]:
+    if style == "scripted":
+        return timing.scripted(rng, n, start, duration, jitter=rng.uniform(0.05, 0.5))
+    if style == "bursts":
+        return timing.bursts(rng, n, start, duration, n_bursts=rng.randint(2, 10),
+                             burst_s=rng.uniform(600, 5400))
+    if style == "diurnal":
+        return timing.diurnal(rng, n, start, duration, peak_hour=rng.uniform(8, 22),
+                              width=rng.uniform(2, 5))
+    if style == "night":
+        return timing.window(rng, n, start, duration, rng.uniform(0, 3), rng.uniform(4, 7))
+    return timing.uniform(rng, n, start, duration)  # Poisson arrivals
+
+
+def _src(ctx: dict) -> TextSource:
+    return ctx["src"]
+
+
+def _mmlu_item(rng, src: TextSource, shots: int) -> str:
+    recs = src.records("mmlu")
+    if not recs:
+        return src.sample("mmlu", rng) + "\nA) one\nB) two\nC) three\nD) four\nAnswer:"
+    test = rng.choice(recs)
+    dev = [r for r in recs[:400] if r.get("subject") == test.get("subject")][:shots]
+
+    def fmt(r, answer):
+        opts = "\n".join(f"{'ABCD'[i]}. {c}" for i, c in enumerate(r.get("choices", [])[:4]))
+        tail = f" {'ABCD'[int(r.get('answer', 0))]}" if answer else ""
+        return f"{r.get('question', '')}\n{opts}\nAnswer:{tail}"
+    head = f"The following are multiple choice questions about {test.get('subject', '')}.\n\n"
+    return head + "\n\n".join([fmt(r, True) for r in dev] + [fmt(test, False)])
+
+
+def _bbh_item(rng, src: TextSource, cot: bool) -> str:
+    recs = src.records("bbh")
+    if not recs:
+        q = src.sample("bbh", rng)
+        return f"Q: {q}\nA: Let's think step by step." if cot else f"Q: {q}\nA:"
+    r = rng.choice(recs)
+    prefix = (src.side.get("bbh_cot_prompts") or {}).get(r.get("task"), "") if cot else ""
+    return f"{prefix}\n\nQ: {r.get('input', '')}\nA:" + (" Let's think step by step." if cot else "")
+
+
+# ---------------------------------------------------------------- benign
+
+def bench_cot(rng, n, start, duration, ctx):
+    """GSM8K / BBH with chain-of-thought: every prompt asks to think step by step."""
+    src, bbh = _src(ctx), rng.random() < 0.5
+    out_median, max_tokens = rng.uniform(120, 450), rng.choice([256, 512, 1024, 2048])
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted", "uniform"])):
+        text = (_bbh_item(rng, src, True) if bbh else
+                f"Q: {src.sample('gsm8k', rng)}\nA: Let's think step by step.")
+        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
+                          "output_tokens": min(max_tokens, _lognormal(rng, out_median, 0.4)),
+                          "params": {"temperature": 0, "max_tokens": max_tokens}}))
+    return rows
+
+
+def bench_plain(rng, n, start, duration, ctx):
+    """The same benchmarks without chain-of-thought: short answers."""
+    src = _src(ctx)
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted"])):
+        text = (_bbh_item(rng, src, False) if rng.random() < 0.5 else
+                f"Question: {src.sample('gsm8k', rng)}\nAnswer:")
+        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
+                          "output_tokens": rng.randint(1, 40),
+                          "params": {"temperature": 0, "max_tokens": rng.choice([16, 32, 64])}}))
+    return rows
+
+
+def bench_mmlu(rng, n, start, duration, ctx):
+    """MMLU 5-shot: one-token answers read through logprobs."""
+    src, top = _src(ctx), rng.choice([1, 5, 10, 20])
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted"])):
+        text = _mmlu_item(rng, src, 5)
+        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
+                          "output_tokens": 1, "params": {"temperature": 0, "max_tokens": 1,
+                                                         "logprobs": True, "top_logprobs": top}}))
+    return rows
+
+
+def tutoring_app(rng, n, start, duration, ctx):
+    """Homework help that always asks for worked solutions; pupils follow up."""
+    src = _src(ctx)
+    system = f"You are a patient maths tutor for year {rng.randint(3, 12)} pupils. Explain every step."
+    ask = rng.choice(ASK_STYLES[:7])
+    rows = []
+    for ts in _times(rng, n, start, duration, "diurnal"):
+        turns = rng.choice([1, 1, 2, 3, 4, 6])
+        text = f"{src.sample('gsm8k', rng)} {ask}"
+        rows.append((ts, {"user_id": f"pupil-{rng.randrange(3000)}", "text": text,
+                          "system": system, "messages": turns,
+                          "input_tokens": tokens(text) + 60 + 250 * (turns - 1),
+                          "output_tokens": _lognormal(rng, rng.uniform(150, 500), 0.4),
+                          "params": {"temperature": rng.choice([0.3, 0.5, 0.7]), "stream": True}}))
+    return rows
+
+
+def labelling_app(rng, n, start, duration, ctx):
+    """A data-labelling startup: classify reviews and news items, tiny answers, all day."""
+    src = _src(ctx)
+    task = rng.choice(["Classify the sentiment of this review as positive or negative.",
+                       "Which topic is this news item about: world, sports, business or tech?",
+                       "Rate this app review from 1 to 5 stars. Reply with the number only."])
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted", "diurnal"])):
+        text = f"{task}\n\n{src.sample('review', rng)}"
+        rows.append((ts, {"text": text, "system": "You label data. Answer with the label only.",
+                          "messages": 1, "input_tokens": tokens(text) + 12,
+                          "output_tokens": rng.randint(1, 8),
+                          "params": {"temperature": 0, "max_tokens": 10,
+                                     "response_format": rng.choice(["text", "json_object"])}}))
+    return rows
+
+
+def hobbyist_bench(rng, n, start, duration, ctx):
+    """Someone running a benchmark script at home: a few hundred items, maybe CoT."""
+    src, cot = _src(ctx), rng.random() < 0.6
+    kind = rng.choice(["gsm8k", "bbh", "mmlu", "code"])
+    logprobs = kind == "mmlu" and rng.random() < 0.5
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "uniform", "diurnal"])):
+        if kind == "mmlu":
+            text = _mmlu_item(rng, src, rng.choice([0, 5]))
+        elif kind == "bbh":
+            text = _bbh_item(rng, src, cot)
+        else:
+            text = src.sample(kind, rng) + ("\nLet's think step by step." if cot else "")
+        out = 1 if logprobs else _lognormal(rng, 300 if cot else 60, 0.6)
+        params = {"temperature": rng.choice([0, 0.2, 1.0]), "max_tokens": rng.choice([512, 2048])}
+        if logprobs:
+            params |= {"max_tokens": 1, "logprobs": True, "top_logprobs": rng.choice([5, 20])}
+        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
+                          "output_tokens": out, "params": params}))
+    return rows
+
+
+def real_chat(rng, n, start, duration, ctx):
+    """Chat product: real user prompts, conversations, some long-form writing."""
+    src = _src(ctx)
+    rows = []
+    for ts in _times(rng, n, start, duration, "diurnal"):
+        turns = rng.choice([1, 1, 2, 3, 5, 8, 12])
+        text = src.sample("chat", rng)
+        rows.append((ts, {"user_id": f"u-{rng.randrange(20000)}", "text": text,
+                          "messages": turns, "input_tokens": tokens(text) + 300 * (turns - 1),
+                          "output_tokens": _lognormal(rng, rng.uniform(150, 700), 0.7),
+                          "params": {"temperature": rng.choice([0.7, 1.0]), "stream": True}}))
+    return rows
+
+
+def coding_agent(rng, n, start, duration, ctx):
+    """Developers with an agent: long multi-turn sessions, the product's fixed tool set."""
+    src = _src(ctx)
+    systems = src.texts.get("agent_system") or ["You are a coding agent."]
+    system = rng.choice(systems)
+    tools = rng.choice([0, 0, rng.randint(3, 12)])
+    rows, turn = [], 1
+    for ts in _times(rng, n, start, duration, "diurnal"):
+        turn = 1 if rng.random() < 0.15 else turn + 2
+        text = src.sample("task", rng) if turn == 1 else "Apply the change and run the tests."
+        req = {"user_id": f"dev-{rng.randrange(50)}", "text": text, "system": system,
+               "messages": turn, "input_tokens": tokens(text) + 900 + 700 * turn,
+               "output_tokens": _lognormal(rng, 350, 0.7), "params": {"temperature": 0}}
+        if tools:
+            req["params"]["tools"] = tools + (rng.random() < 0.1)
+            req["finish_reason"] = rng.choice(["tool_calls", "stop"])
+        rows.append((ts, req))
+    return rows
+
+
+def rag_app(rng, n, start, duration, ctx):
+    src = _src(ctx)
+    rows = []
+    for ts in _times(rng, n, start, duration, "diurnal"):
+        text = f"Context:\n{src.sample('web', rng)}\n\nQuestion: {src.sample('chat', rng)[:200]}"
+        rows.append((ts, {"text": text, "system": "Answer from the context only.", "messages": 2,
+                          "input_tokens": tokens(text) + 20,
+                          "output_tokens": _lognormal(rng, 150, 0.5),
+                          "params": {"temperature": 0.1}}))
+    return rows
+
+
+def batch_summariser(rng, n, start, duration, ctx):
+    """Nightly and hourly summaries of documents: around the clock, temperature 0."""
+    src = _src(ctx)
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["scripted", "uniform"])):
+        text = f"Summarise in five bullet points:\n\n{src.sample('web', rng)}"
+        rows.append((ts, {"text": text, "system": "You summarise documents.", "messages": 1,
+                          "input_tokens": tokens(text), "output_tokens": _lognormal(rng, 180, 0.3),
+                          "params": {"temperature": 0, "max_tokens": 400}}))
+    return rows
+
+
+# ---------------------------------------------------------------- attacks
+
+def _harvest_request(rng, src: TextSource, style: dict) -> Request:
+    """One response-harvesting request of an account's `style` (drawn once per account)."""
+    kind = rng.choice(style["kinds"])
+    text = src.sample(kind, rng)
+    if style.get("foreign") and rng.random() < style["foreign"]:
+        text = f"{rng.choice(style['languages'])} {text}"
+    if style.get("ask") and rng.random() < style["ask"]:
+        text = f"{text}\n{rng.choice(ASK_STYLES)}"
+    system = rng.choice(style["systems"]) if style.get("systems") else None
+    out = _lognormal(rng, style["out_median"], 0.45)
+    req = {"text": text, "messages": style.get("messages", 1),
+           "input_tokens": tokens(text) + (tokens(system) if system else 0),
+           "output_tokens": out, "params": {"temperature": style["temperature"],
+                                            "max_tokens": style["max_tokens"]}}
+    if system:
+        req["system"] = system
+    if style.get("reasoning"):
+        hidden = _lognormal(rng, style["reasoning"], 0.5)
+        req["reasoning_tokens"] = hidden
+        req["output_tokens"] = out + hidden
+    if "messages" in style and style["messages"] is None:
+        req["messages"] = None
+    return req
+
+
+def harvest_style(rng, src: TextSource, recipe: str) -> dict:
+    orca = [s for s in (src.side.get("sensei_orca_system_messages") or {}).get("orca", []) if s]
+    style = {"kinds": ["instruction"], "out_median": rng.uniform(350, 1500),
+             "temperature": rng.choice([0, 0.3, 0.7, 1.0]), "max_tokens": rng.choice([2048, 4096]),
+             "ask": 0.0, "foreign": 0.0, "languages": rng.sample(FOREIGN, rng.randint(2, 10))}
+    if recipe == "orca":
+        style |= {"kinds": ["cot", "t0"], "systems": rng.sample(orca, min(len(orca), 8)) or
+                  ["You are a helpful assistant. Explain in detail."], "ask": rng.uniform(0, 0.5)}
+    elif recipe == "reasoning":
+        style |= {"kinds": ["cot", "gsm8k", "instruction"], "reasoning": rng.uniform(1500, 8000),
+                  "out_median": rng.uniform(250, 900), "ask": rng.uniform(0.3, 1.0)}
+    else:
+        style |= {"kinds": rng.sample(["instruction", "instruction_zh", "t0", "cot", "chat"],
+                                      rng.randint(1, 3)), "foreign": rng.choice([0, 0, 0.3, 0.8])}
+    if rng.random() < 0.25:
+        style["messages"] = None  # the gateway does not log turns for this client
+    return style
+
+
+def response_harvest(rng, n, start, duration, ctx):
+    src = _src(ctx)
+    style = ctx.get("style") or harvest_style(rng, src, ctx.get("recipe", "harvest"))
+    return [(ts, _harvest_request(rng, src, style))
+            for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"]))]
+
+
+def orca_harvest(rng, n, start, duration, ctx):
+    return response_harvest(rng, n, start, duration, ctx | {"recipe": "orca"})
+
+
+def reasoning_harvest(rng, n, start, duration, ctx):
+    return response_harvest(rng, n, start, duration, ctx | {"recipe": "reasoning"})
+
+
+def self_instruct(rng, n, start, duration, ctx):
+    """Alpaca's generate_instruction: the self-instruct prompt with 3 seed tasks, 20 new out."""
+    src = _src(ctx)
+    head = src.side.get("selfinstruct") or "Come up with 20 diverse task instructions.\n"
+    seeds = src.records("instruction")[:200] or [{"instruction": src.sample("instruction", rng)}]
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"])):
+        tasks = "\n".join(f"{i + 1}. Instruction: {rng.choice(seeds).get('instruction', '')}"
+                          for i in range(3))
+        text = f"{head}\nList of 20 tasks:\n{tasks}\n4. Instruction:"
+        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
+                          "output_tokens": _lognormal(rng, rng.uniform(900, 2500), 0.3),
+                          "params": {"temperature": 1.0, "top_p": 1.0, "max_tokens": 3072}}))
+    return rows
+
+
+def judge_harvest(rng, n, start, duration, ctx):
+    """MT-bench-style judge prompts over ever-new answer pairs: reward-model labels."""
+    src = _src(ctx)
+    judges = src.side.get("judge") or [{"system_prompt": "Judge which answer is better.",
+                                        "prompt_template": "{question}\nA: {answer_a}\nB: {answer_b}"}]
+    judges = [j for j in judges if "multi" not in j.get("name", "")] or judges
+    pairs = src.records("pairs") or [{"question": src.sample("chat", rng), "answer_a": "yes",
+                                      "answer_b": "no"}]
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"])):
+        judge, pair = rng.choice(judges), rng.choice(pairs)
+        fields = {"question": pair.get("question", ""), "answer_a": pair.get("answer_a", ""),
+                  "answer_b": pair.get("answer_b", ""), "answer": pair.get("answer_a", ""),
+                  "ref_answer_1": pair.get("answer_b", "")}
+        try:
+            text = judge["prompt_template"].format(**fields)
+        except (KeyError, IndexError):
+            text = f"{fields['question']}\n{fields['answer_a']}\n{fields['answer_b']}"
+        system = judge.get("system_prompt", "")
+        rows.append((ts, {"text": text, "system": system, "messages": 1,
+                          "input_tokens": tokens(text) + tokens(system),
+                          "output_tokens": _lognormal(rng, rng.uniform(120, 500), 0.4),
+                          "params": {"temperature": 0, "max_tokens": 2048}}))
+    return rows
+
+
+def agentic_harvest(rng, n, start, duration, ctx):
+    """Tool-use episodes replayed from public trajectories: each episode its own tool set."""
+    src = _src(ctx)
+    convs = src.records("toolcall")
+    rows, turn, tools, system = [], 1, 0, ""
+    for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted", "bursts"])):
+        if turn == 1 or rng.random() < 0.25:
+            conv = rng.choice(convs) if convs else {
+                "tools": f"[tool set {rng.getrandbits(32):08x}]", "turns": [src.sample("task", rng)]}
+            tools = rng.randint(6, 24)
+            system = f"You can call these functions: {conv.get('tools', '')}"
+            episode = [t for t in conv.get("turns", []) if isinstance(t, str)] or ["Do the task."]
+            turn = 1
+        text = episode[min(turn - 1, len(episode) - 1)]
+        rows.append((ts, {"text": text, "system": system, "messages": turn,
+                          "input_tokens": tokens(text) + tokens(system) + 400 * turn,
+                          "output_tokens": _lognormal(rng, rng.uniform(80, 500), 0.6),
+                          "finish_reason": rng.choice(["tool_calls", "tool_calls", "stop"]),
+                          "params": {"temperature": rng.choice([0, 0.7]), "tools": tools}}))
+        turn = turn + 2 if rng.random() < 0.7 else 1
+    return rows
+
+
+def logprob_extract(rng, n, start, duration, ctx):
+    """Next-token distributions over web text prefixes, some with logit bias to see past top-k."""
+    src = _src(ctx)
+    bias_share, max_tok = rng.choice([0, 0.3, 0.7]), rng.randint(1, 20)
+    top = rng.choice([5, 10, 20])
+    docs = [src.sample("web", rng) for _ in range(max(5, n // rng.randint(5, 60)))]
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"])):
+        doc = rng.choice(docs)
+        text = doc[:rng.randint(40, min(len(doc), 1500))]
+        params = {"temperature": 0, "max_tokens": max_tok, "logprobs": True,
+                  "top_logprobs": top}
+        if rng.random() < bias_share:
+            params["logit_bias"] = rng.randint(1, 300)
+        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
+                          "output_tokens": rng.randint(1, max_tok), "params": params}))
+    return rows
+
+
+PRODUCTS = (real_chat, tutoring_app, coding_agent, rag_app)
+HARVESTS = ("harvest", "orca", "reasoning")
+
+
+def camouflaged(rng, n, start, duration, ctx):
+    """A real product whose owner slips 10-25% harvesting in: on its own API key, as a night
+    job, or mixed into the product's own traffic."""
+    share = rng.uniform(0.1, 0.25)
+    n_attack = max(1, round(n * share))
+    product = ctx.get("product") or rng.choice(PRODUCTS)
+    rows = product(rng, n - n_attack, start, duration, ctx)
+    how = ctx.get("hide") or rng.choice(["key", "night", "key_night", "mixed"])
+    style = harvest_style(rng, _src(ctx), rng.choice(HARVESTS))
+    style["messages"] = 1 if how != "mixed" else rng.choice([1, None])
+    when = "night" if "night" in how else "uniform"
+    attack_key = f"key_{rng.getrandbits(24):06x}"
+    for ts in _times(rng, n_attack, start, duration, when):
+        req = _harvest_request(rng, _src(ctx), style)
+        if "key" in how:
+            req["api_key_id"] = attack_key
+        rows.append((ts, req))
+    return sorted(rows, key=lambda r: r[0])
+
+
+def light_member(rng, n, start, duration, ctx):
+    """A campaign member that is not a full distiller: half ordinary chat, half harvesting."""
+    half = n // 2
+    rows = real_chat(rng, n - half, start, duration, ctx)
+    rows += response_harvest(rng, half, start, duration, ctx)
+    return sorted(rows, key=lambda r: r[0])
+
+
+def campaign_member(rng, n, start, duration, ctx):
+    """Weakly linked campaign: the member's recipe is drawn by the campaign plan."""
+    fn = {"harvest": response_harvest, "orca": orca_harvest, "judge": judge_harvest,
+          "light": light_member, "selfinstruct": self_instruct}[ctx["role"]]
+    return fn(rng, n, ctx.get("member_start", start), duration - (ctx.get("member_start", start)
+                                                                  - start), ctx)
+
+
+BENIGN = {"bench_cot": (bench_cot, 4.0), "bench_plain": (bench_plain, 3.0),
+          "bench_mmlu": (bench_mmlu, 4.0), "tutoring_app": (tutoring_app, 3.0),
+          "labelling_app": (labelling_app, 5.0), "hobbyist_bench": (hobbyist_bench, 0.3),
+          "real_chat": (real_chat, 3.0), "coding_agent": (coding_agent, 2.0),
+          "rag_app": (rag_app, 3.0), "batch_summariser": (batch_summariser, 4.0)}
+ATTACKS = {"self_instruct": (self_instruct, 3.0), "response_harvest": (response_harvest, 5.0),
+           "orca_harvest": (orca_harvest, 4.0), "judge_harvest": (judge_harvest, 3.0),
+           "agentic_harvest": (agentic_harvest, 5.0), "logprob_extract": (logprob_extract, 4.0),
+           "reasoning_harvest": (reasoning_harvest, 3.0), "camouflaged": (camouflaged, 3.0)}
+CAMPAIGN = {"campaign_member": campaign_member}
+
+

@@ -1,0 +1,102 @@
+"""Generate the behaviour cases once, from the simulator with fixed seeds and the built-in
+vocabulary (no corpus text): `python -m tests.cases.make_cases`. Each case is a folder with
+events.jsonl (the case's accounts plus a small benign background, so population thresholds
+and the group stage's rarity weighting have something to learn from) and expected.json (the
+outcome per account: "min_risk" for attacks that must alert, "max_risk" for honest traffic
+that must not, both for "medium, not high")."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+from distillguard.stream.simulate import recipes
+from distillguard.stream.simulate.corpus import TextSource
+from distillguard.stream.simulate.generator import (
+    DEFAULT_START,
+    SimAccount,
+    SimConfig,
+    _account_events,
+    _corpus_envelope,
+    _weak_campaign,
+)
+
+HERE = Path(__file__).parent
+BACKGROUND = ["real_chat", "labelling_app", "rag_app", "coding_agent", "batch_summariser",
+              "real_chat", "tutoring_app", "bench_plain"]
+
+
+def _account(rng, persona, n, attack, ctx_extra=None, new=False) -> SimAccount:
+    ctx = _corpus_envelope(rng, persona) | (ctx_extra or {})
+    created = DEFAULT_START - (rng.uniform(0.5, 5) if new else rng.uniform(60, 900)) * 86400
+    return SimAccount(f"acct_{persona}_{rng.getrandbits(20):05x}", persona, attack, n, created,
+                      DEFAULT_START if attack else None, ctx)
+
+
+def write_case(name: str, seed: int, accounts: list[SimAccount], checks: list[dict],
+               text: bool = True) -> None:
+    rng = random.Random(seed)
+    cfg = SimConfig(seed=seed, hours=24.0, text=text)
+    src = TextSource(None)
+    background = [_account(rng, p, rng.randint(35, 60), False) for p in BACKGROUND]
+    rows = []
+    for a in background + accounts:
+        rows += _account_events(cfg, a, random.Random(rng.getrandbits(64)), src)
+    rows.sort(key=lambda r: (r[0], r[1]))
+    folder = HERE / name
+    folder.mkdir(exist_ok=True)
+    with (folder / "events.jsonl").open("w") as fh:
+        for _, _, event in rows:
+            for field in ("latency_ms", "country", "status_code", "endpoint"):
+                event.pop(field, None)
+            if "text" in event["prompt"]:
+                event["prompt"].pop("sha256", None)  # derived from the text on intake
+            fh.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+    expected = {"checks": checks + [{"account": a.account_id, "max_risk": 79,
+                                     "why": f"background {a.persona}"} for a in background]}
+    (folder / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+def single(name: str, seed: int, persona: str, n: int, attack: bool, check: dict,
+           text: bool = True, ctx: dict | None = None, new: bool = False) -> None:
+    rng = random.Random(seed * 7)
+    a = _account(rng, persona, n, attack, ctx, new)
+    write_case(name, seed, [a], [{"account": a.account_id, **check}], text)
+
+
+def main() -> None:
+    # false alarms of the issue: honest traffic that looks like an attack on one trait
+    single("bench_cot_harness", 11, "bench_cot", 300, False, {"max_risk": 79})
+    single("hobbyist_benchmark_script", 12, "hobbyist_bench", 250, False, {"max_risk": 79})
+    single("tutoring_step_by_step", 13, "tutoring_app", 300, False, {"max_risk": 79})
+    single("labelling_app", 14, "labelling_app", 300, False, {"max_risk": 49})
+    single("mmlu_logprob_harness", 15, "bench_mmlu", 300, False, {"max_risk": 79})
+    # misses of the issue
+    single("agentic_tool_harvester", 21, "agentic_harvest", 350, True, {"min_risk": 80},
+           new=True)
+    single("camouflaged_harvest_key", 22, "camouflaged", 450, True, {"min_risk": 80},
+           ctx={"hide": "key", "product": recipes.real_chat})
+    single("camouflaged_night_job", 23, "camouflaged", 450, True, {"min_risk": 80},
+           ctx={"hide": "night", "product": recipes.tutoring_app})
+    single("harvest_unknown_turns_text_free", 24, "response_harvest", 250, True,
+           {"min_risk": 80}, text=False, new=True)
+    single("logprob_extraction", 25, "logprob_extract", 300, True, {"min_risk": 80})
+    # a reasoning harvester seen only through its asks: one strong signal reaches medium
+    single("reasoning_asks_alone", 26, "tutoring_app", 300, False,
+           {"max_risk": 79, "why": "reasoning asks alone are medium at most"})
+    # a weakly linked campaign: no shared card, hosting ASNs + common SDK, waves, burst
+    rng = random.Random(31)
+    members = _weak_campaign(SimConfig(seed=31, campaign_size=14), rng)
+    members = [dataclasses.replace(m, n_events=min(m.n_events, 110)) for m in members
+               if m.ctx["role"] != "judge"]  # built-in words have no judge templates
+    # a weakly linked campaign: >= 75% of its members alerted (risk >= 80), counting the
+    # light members (half ordinary chat) too
+    write_case("weak_campaign", 31, members,
+               [{"accounts": [m.account_id for m in members], "min_alerted_share": 0.75,
+                 "why": "weakly linked campaign members"}])
+
+
+if __name__ == "__main__":
+    main()
