@@ -68,6 +68,7 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "recent_shaped_share": p.recent[R_SHAPED],
         "logprob_share": _share(p.logprobs, n),
         "tiny_logprob_share": _share(p.tiny_max_tokens_logprobs, n),
+        "grading_share": _share(p.grading_prompts, p.with_text),
         "recent_tiny_logprob_share": p.recent[R_TINY_LOGPROB],
         "logit_bias_share": _share(p.logit_bias, n),
         "temperature_zero_share": _share(p.temperature_zero, n),

@@ -120,6 +120,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
     with_prompt_hash: int = 0
     with_text: int = 0
     reasoning_asks: int = 0
+    grading_prompts: int = 0             # judge/rubric prompts (reward-model harvesting)
     near_duplicates: int = 0
     templated: int = 0
     distinct_prompts: bytearray = msgspec.field(default_factory=sketches.hll_new)

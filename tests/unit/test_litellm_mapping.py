@@ -152,28 +152,32 @@ def test_real_payload_files_score_one_event_per_request(name, tmp_path):
 
 
 def test_near_duplicate_sweep_scores_like_the_contract_events_with_text(tmp_path):
-    """Done-when: the callback's mapping (hashes at the edge, no text) scores the sweep as the
-    same requests written as contract events with prompt.text."""
+    """Done-when: the callback's mapping scores the sweep as the same requests written as
+    contract events with prompt.text. With text enabled at the edge the events are the same, so
+    the scores must be; with hashes only (the default) text-only signals are off, but the sweep
+    must still be visible (it scored 0 before the mapping)."""
     slp_path = PAYLOADS / "derived/amp_neardup_slp.jsonl.gz"
     contract_path = PAYLOADS / "derived/amp_neardup_contract.jsonl.gz"
     if not slp_path.exists():
         pytest.skip(f"{slp_path} absent (../shared not mounted)")
-    mapped = [json.dumps(r).encode() for body in _bodies(slp_path)
-              for r in litellm_records(json.loads(body), AccountRule(), include_text=False)]
-    (tmp_path / "slp.jsonl").write_bytes(b"\n".join(mapped) + b"\n")
+    for text in (True, False):
+        mapped = [json.dumps(r).encode() for body in _bodies(slp_path)
+                  for r in litellm_records(json.loads(body), AccountRule(), include_text=text)]
+        (tmp_path / f"slp-{text}.jsonl").write_bytes(b"\n".join(mapped) + b"\n")
     (tmp_path / "contract.jsonl").write_bytes(gzip.decompress(contract_path.read_bytes()))
     scores = {}
-    for name in ("slp", "contract"):
+    for name in ("slp-True", "slp-False", "contract"):
         result = replay_file(tmp_path / f"{name}.jsonl", ListSink(), tmp_path / f"{name}.dlq",
                              progress=False)
         scores[name] = {a: (p.risk, [r.split(" (")[0] for r in p.reasons])
                         for a, p in result.profiles.items()}
-    assert scores["slp"].keys() == scores["contract"].keys() == {"u-carol"}
+    assert scores["slp-True"].keys() == scores["contract"].keys() == {"u-carol"}
     (risk_slp, reasons_slp), (risk_contract, reasons_contract) = (
-        scores["slp"]["u-carol"], scores["contract"]["u-carol"])
+        scores["slp-True"]["u-carol"], scores["contract"]["u-carol"])
     assert risk_contract > 20  # the sweep is visible at all (it scored 0 before the mapping)
     assert abs(risk_slp - risk_contract) <= 1.0
     assert reasons_slp == reasons_contract
+    assert scores["slp-False"]["u-carol"][0] > 20  # hashes only: still seen
 
 
 def test_old_adapter_interface_uses_the_same_mapping():
