@@ -60,11 +60,12 @@ def run(no_sink, **opts) -> None:
 
 def _require_broker(settings: Settings) -> None:
     """Fail in bounded time with one line when no broker answers (not after a minute of logs)."""
+    from distillguard.stream.kafka_security import KafkaAuthError
     from distillguard.stream.topics import BrokerUnavailable, wait_for_broker
 
     try:
         wait_for_broker(settings.broker, settings.kafka_bootstrap_timeout_s)
-    except BrokerUnavailable as err:
+    except (BrokerUnavailable, KafkaAuthError) as err:
         raise click.ClickException(str(err)) from None
 
 

@@ -64,6 +64,12 @@ def admin_client(broker: str, timeout_s: float = 30.0):
         UnsupportedSaslMechanismError,
     )
 
+    try:  # a refused login would look like a bootstrap timeout: tell it apart first
+        check_credentials(broker)
+    except KafkaAuthError:
+        raise
+    except Exception:  # unreachable or slow: the admin client below reports that itself
+        pass
     with _quiet_kafka_logs():
         try:
             return KafkaAdminClient(bootstrap_servers=broker.split(","),
@@ -90,9 +96,7 @@ def ensure_topics(broker: str, names: list[str], partitions: int, replication: i
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    check_credentials(broker)  # a refused login would look like a 30 s bootstrap timeout
     deadline = time.monotonic() + timeout_s
-    check_credentials(broker)  # a refused login would look like a bootstrap timeout
     admin = admin_client(broker, timeout_s)
     try:
         existing = set(admin.list_topics())
