@@ -11,7 +11,6 @@ to configure, instead of all traffic landing in one account.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -263,19 +262,10 @@ def slp_to_contract(slp: dict, rule: AccountRule, include_text: bool) -> dict:
     return event
 
 
-def parse_litellm(raw: bytes, now: float, rule: AccountRule | None = None,
-                  include_text: bool = False) -> list[Any]:
-    """Bytes of one SLP or one JSON array body -> [Event | DeadLetter], validated like the contract."""
-    from distillguard.stream.intake.parse import DeadLetter, Reason, parse_event
+def parse_litellm(raw: bytes, now: float) -> list[Any]:
+    """Bytes of one SLP, a JSON array body or an ndjson body -> [Event | DeadLetter]: the
+    declared `litellm` format of stream/intake/formats.py, events first."""
+    from distillguard.stream.intake.formats import Format, decode_message
 
-    try:
-        obj = json.loads(raw)
-    except ValueError as err:
-        return [DeadLetter(Reason.INVALID_JSON, f"litellm: invalid JSON: {err}")]
-    out: list[Any] = []
-    for record in litellm_records(obj, rule, include_text):
-        if DEAD_LETTER_KEY in record:
-            out.append(DeadLetter(Reason.MISSING_FIELD, record[DEAD_LETTER_KEY]))
-        else:
-            out.append(parse_event(json.dumps(record).encode(), now))
-    return out
+    decoded = decode_message(raw, Format.LITELLM, now)
+    return [*decoded.events, *decoded.dead]
