@@ -49,7 +49,9 @@ def test_lag_gauge_matches_the_backlog_while_saturated(kafka_broker, postgres_ur
     worker.start()
     try:
         worker.wait_for(lambda m: m.get("distillguard_events_scored_total", 0) > 0
-                        and worker.committed() > 0, what="the worker draining the backlog")
+                        and worker.committed() > 0
+                        and sum(v for k, v in m.items() if k.startswith(LAG)) > 0,
+                        what="the worker draining the backlog, its lag measured once")
         compared = []
         while len(compared) < 5:
             gauge = sum(v for k, v in worker.metrics().items() if k.startswith(LAG))
