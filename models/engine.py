@@ -1,46 +1,60 @@
-"""The engine: event -> profile update -> (on a cadence) score -> risk update and alert.
+"""The engine: the per-account stage. event -> profile update -> (on a cadence) score -> risk
+update and alert.
 
 The same object runs behind the Kafka worker and the file replay. It reads time only from the
-events, keeps per-account state in a mapping it is handed (a dict, or a Faust table), and always
-writes a profile back with `profiles[key] = profile` so a changelog-backed table sees the change.
+events, keeps per-account state in a mapping it is handed (a dict, or the worker's RocksDB
+store), and always writes a profile back with `profiles[key] = profile`.
+
+It talks to the other stages through three doors, the same in both drivers
+(models/topology.py runs them in one process; stream/agents/ through Kafka):
+- `links`: what scoring publishes to the group stage, (link key, member summary) pairs;
+- `receive(verdict)`: a group's verdict on one of its members; changed verdicts make the
+  account due for `rescore()`;
+- `learned` / `learn`: the population-level state it reads, and where it reports what it
+  learned (models/learned.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Iterable, MutableMapping
 
 from distillguard.models.alerting import apply_label, maybe_alert, suppress
-from distillguard.models.clusters import GroupStage
-from distillguard.models.detectors.peer_anomaly import PeerAnomaly
 from distillguard.models.detectors.rules import FAMILIES, RULES
 from distillguard.models.engine_config import EngineConfig
 from distillguard.models.event import Event
 from distillguard.models.features import account_features, extraction_level
-from distillguard.models.feedback import FeedbackState
+from distillguard.models.group_messages import GroupVerdict, MemberSummary
+from distillguard.models.groups import combine, hold, link_keys, member_summary
+from distillguard.models.learned import Learned, Learner
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
 from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_output
 from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.seen_events import SeenEvents
-from distillguard.models.thresholds import PRIOR, PopulationNorms, segment_of
+from distillguard.models.thresholds import PRIOR, segment_of
 
 PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
 CLUSTER_MIN_RISK = 30.0
+# An account tells its groups again when its request count grew by this factor (a few dozen
+# summaries over an account's life, not one per score); its first score always tells them.
+REPUBLISH_GROWTH = 1.25
 
 
 class Engine:
     def __init__(self, profiles: MutableMapping[str, AccountProfile],
-                 config: EngineConfig | None = None, peers: PeerAnomaly | None = None,
-                 feedback: FeedbackState | None = None, seen: SeenEvents | None = None) -> None:
+                 config: EngineConfig | None = None, learned: Learned | None = None,
+                 learn: Learner | None = None, seen: SeenEvents | None = None) -> None:
+        """`learned`: the population state read while scoring; `learn`: where learning goes
+        (default: into `learned` at once, as one process does)."""
         self.profiles = profiles
         self.seen = seen if seen is not None else SeenEvents()  # event-id de-duplication
         self.config = config or EngineConfig()
-        self.peers = peers or PeerAnomaly()
-        self.groups = GroupStage()
-        self.norms = PopulationNorms()
-        self.models = ModelReleases()
-        self.feedback_state = feedback or FeedbackState()  # learned from labels; snapshot me
+        self.learned = learned if learned is not None else Learned()
+        self.learn: Learner = learn if learn is not None else self.learned
+        self.links: list[tuple[str, MemberSummary]] = []  # for the group stage
+        self.due: set[str] = set()  # accounts whose group verdicts changed since their score
         off = self.config.disabled
         self.off_rules = frozenset(r for fam in off for r in FAMILIES.get(fam, ()))
         self.use_groups, self.use_peers = "groups" not in off, "river" not in off
@@ -61,8 +75,11 @@ class Engine:
             self.profiles[event.account_id] = profile
             return outcome
         segment = segment_of(event.endpoint, event.model, event.user_agent)
-        profile.update(event, self.models.is_new(event.model, event.ts),
-                       self.norms.norms(segment) if self.use_norms else PRIOR)
+        learned = self.learned
+        if event.model:
+            self.learn.see_model(event.model, event.ts)
+        profile.update(event, learned.releases.is_new(event.model, event.ts),
+                       learned.norms.norms(segment) if self.use_norms else PRIOR)
         if profile.risk < self.config.learn_below_risk:
             self._learn_norms(segment, event, profile.events)
         outcome = Outcome()
@@ -75,26 +92,36 @@ class Engine:
         tools = event.params.tools if event.params is not None else None
         visible = visible_output(event)
         answer = visible if visible > ANSWER_MIN else None
-        self.norms.learn(segment, (answer, event.input_tokens, tools or None,
-                                   event.reasoning_tokens or None), account_events,
-                         zlib.crc32(event.event_id.encode()))
+        self.learn.learn_norm(segment, (answer, event.input_tokens, tools or None,
+                                        event.reasoning_tokens or None), account_events,
+                              zlib.crc32(event.event_id.encode()))
+
+    def receive(self, verdict: GroupVerdict) -> None:
+        """A group's verdict on one of its members; if it changes what the account holds, the
+        account is due for `rescore`. Unknown (expired) accounts are ignored."""
+        profile = self.profiles.get(verdict.account_id)
+        if profile is None or not hold(profile.group_verdicts, verdict):
+            return
+        self.profiles[verdict.account_id] = profile
+        self.due.add(verdict.account_id)
+
+    def rescore(self) -> list[Outcome]:
+        """Score the accounts whose group verdicts changed since their last score."""
+        outcomes = []
+        due, self.due = self.due, set()
+        for account_id in sorted(due):
+            profile = self.profiles.get(account_id)
+            if profile is not None:
+                outcomes.append(self._score(profile, ""))
+                self.profiles[account_id] = profile
+        return outcomes
 
     def flush(self, account_ids: Iterable[str]) -> list[Outcome]:
-        """Score accounts with unscored events (end of a replay), regardless of cadence, and
-        accounts whose campaign verdict changed since their last score."""
+        """Score accounts with unscored events (end of a replay), regardless of cadence."""
         outcomes = []
         for account_id in account_ids:
             profile = self.profiles[account_id]
             if profile.scored_at_events < profile.events:
-                outcomes.append(self._score(profile, ""))
-                self.profiles[account_id] = profile
-        for _ in range(3):  # a rescore can change others' verdicts again; bounded passes
-            dirty = [a for a in self.groups.dirty if a in self.profiles]
-            self.groups.dirty.clear()
-            if not dirty:
-                break
-            for account_id in dirty:
-                profile = self.profiles[account_id]
                 outcomes.append(self._score(profile, ""))
                 self.profiles[account_id] = profile
         return outcomes
@@ -108,25 +135,30 @@ class Engine:
     def _score(self, p: AccountProfile, trigger_event_id: str) -> Outcome:
         features = account_features(p)
         weighted = [(r, w) for r, w in rule_reasons(p, features) if r.code not in self.off_rules]
-        peer_score = self.peers.score_one(features) if self.use_peers else 0.0
-        peer_strength = self.peers.strength(peer_score) if self.use_peers else 0.0
+        peers = self.learned.peers
+        peer_score = peers.score_one(features) if self.use_peers else 0.0
+        peer_strength = peers.strength(peer_score) if self.use_peers else 0.0
         if peer_strength > 0:
             weighted.append((Reason("unlike_peers",
                                     f"behaviour unlike other accounts (anomaly {peer_score:.2f})",
                                     peer_strength, {"peer_anomaly": peer_score}), PEER_WEIGHT))
         own_risk, _ = fuse(weighted)
-        if self.use_groups:
-            self.groups.publish(p, own_risk, extraction_level(p, features))
-        group_risk, group_text, group_size, group_id = self.groups.verdict_of(p.account_id)
-        if group_risk >= CLUSTER_MIN_RISK:
+        if self.use_groups and p.events >= p.published_events * REPUBLISH_GROWTH:
+            summary = member_summary(p, own_risk, extraction_level(p, features))
+            self.links += [(key, summary) for key in link_keys(p)]
+            p.published_events = p.events
+        group_risk, group_text, strongest = combine(p.group_verdicts) if self.use_groups else (
+            0.0, "", None)
+        in_group = strongest is not None and group_risk >= CLUSTER_MIN_RISK
+        if in_group:
             weighted.append((Reason("hydra_cluster", group_text, group_risk / 100,
-                                    {"cluster_size": group_size, "cluster_risk": group_risk}),
+                                    {"cluster_size": strongest.size, "cluster_risk": group_risk}),
                              CLUSTER_WEIGHT))
         weighted = suppress(p, weighted)
-        weight = self.feedback_state.weight
+        weight = self.learned.feedback.weight
         risk, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
         if risk < self.config.learn_below_risk and self.use_peers:
-            self.peers.learn_one(features)
+            self.learn.learn_peer(features)
         severity = severity_of(risk)
         alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)
         p.risk, p.reasons = risk, [r.text for r in reasons]
@@ -135,10 +167,9 @@ class Engine:
                             reasons=reasons, event_ts=p.last_ts, first_alert_ts=p.first_alert_ts,
                             recent_api_keys=list(p.recent_api_keys),
                             recent_source_ips=list(p.recent_source_ips),
-                            cluster_id=group_id if group_risk >= CLUSTER_MIN_RISK else None,
-                            cluster_size=group_size if group_risk >= CLUSTER_MIN_RISK else 0)
+                            cluster_id=cluster_id(strongest.group) if in_group else None,
+                            cluster_size=strongest.size if in_group else 0)
         return Outcome(risk=update, alert=alert)
-
 
     def _reemit(self, p: AccountProfile) -> Outcome:
         """The account's current risk, plus its open alerts as they stand, marked duplicate."""
@@ -156,42 +187,17 @@ class Engine:
         return Outcome(duplicate=True, risk=scored.risk, alert=alert)
 
     def feedback(self, account_id: str, label: str, reason_codes: list[str],
-                 label_id: int = 0) -> bool:
-        """An analyst labelled an alert; False if that label id was applied already. False
-        positives silence those reasons for the account until its behaviour changes; reasons
-        are reweighted for everyone only from enough accounts' labels (models/feedback.py)."""
-        if not self.feedback_state.apply(label_id, account_id, label, reason_codes):
-            return False
+                 label_id: int = 0) -> None:
+        """An analyst labelled an alert. False positives silence those reasons for the account
+        until its behaviour changes (idempotent); the label also goes to the population's
+        feedback state, which reweighs reasons for everyone only from enough accounts' labels
+        and ignores a label id it applied already (models/feedback.py)."""
+        self.learn.label(label_id, account_id, label, reason_codes)
         p = self.profiles.get(account_id)
         if p is not None:
             strengths = {r.code: r.strength for r, _ in rule_reasons(p)}
             apply_label(p, label, reason_codes, strengths)
             self.profiles[account_id] = p
-        return True
-
-
-class ModelReleases:
-    """When each model was first requested by anyone: traffic moving to a model first seen
-    in the last `new_for_s` is release chasing. Models already present during the first
-    `warmup_s` of the stream count as old (we did not see them launch). Bounded by `max_models`."""
-
-    def __init__(self, new_for_s: float = 7 * 86400, warmup_s: float = 86400,
-                 max_models: int = 10_000) -> None:
-        self.new_for_s, self.warmup_s, self.max_models = new_for_s, warmup_s, max_models
-        self.first_seen: dict[str, float] = {}
-        self.stream_start: float | None = None
-
-    def is_new(self, model: str | None, ts: float) -> bool:
-        if self.stream_start is None:
-            self.stream_start = ts
-        if not model:
-            return False
-        first = self.first_seen.get(model)
-        if first is None:
-            if len(self.first_seen) >= self.max_models:
-                return False
-            self.first_seen[model] = first = ts
-        return first - self.stream_start >= self.warmup_s and ts - first < self.new_for_s
 
 
 def rule_reasons(p: AccountProfile, features: dict[str, float] | None = None,
@@ -204,3 +210,8 @@ def rule_reasons(p: AccountProfile, features: dict[str, float] | None = None,
         if reason is not None:
             out.append((reason, weight))
     return out
+
+
+def cluster_id(group: str) -> str:
+    """The id under which a risk update names the account's strongest group."""
+    return hashlib.sha256(group.encode()).hexdigest()[:16]

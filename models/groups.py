@@ -23,10 +23,12 @@ import hashlib
 import msgspec
 from distillguard.models import sketches
 from distillguard.models.features import account_features, extraction_level
+from distillguard.models.group_messages import GroupVerdict, MemberSummary
 from distillguard.models.profile import AccountProfile
 from distillguard.models.substreams import key_hash
 
 MAX_MEMBERS = 64
+KEEP = 4                 # group verdicts an account holds (the strongest)
 RARITY_SCALE = 3.0       # benign-looking members that halve a key nobody else extracts on
 EXTRACTIVE = 0.5         # a member at or above this extraction is extraction-like...
 BENIGN = 0.15            # ...below this (with enough events to judge) benign-looking
@@ -44,36 +46,28 @@ KIND_WORDS = {"pay": "a payment instrument", "reg": "a registration burst",
               "asn": "a hosting network and client", "wave": "a start wave"}
 
 
-class MemberSummary(msgspec.Struct, array_like=True):
-    """What one account publishes to each of its link keys (derived numbers, no text)."""
-
-    account_id: str
-    ts: float            # event time of the account's latest event
-    events: int          # requests the account has sent
-    risk: float          # the account's own risk 0-100, without any group contribution
-    extraction: float    # 0..1: how extraction-like its behaviour is (features.extraction_level)
-    first_ts: float = 0.0
-    created_ts: float | None = None
-
-
-class GroupState(msgspec.Struct):
+class GroupState(msgspec.Struct, array_like=True):
     """Merged evidence of one link key; bounded whatever the number of members."""
 
+    ts: float = 0.0  # event time of the newest member summary (a dormant group expires)
     members: dict[str, MemberSummary] = msgspec.field(default_factory=dict)
     seen: bytearray = msgspec.field(default_factory=sketches.hll_new)  # all members ever
     published_risk: float = 0.0
     pending: list[str] = msgspec.field(default_factory=list)  # joined since the last publish
 
 
-class GroupVerdict(msgspec.Struct, array_like=True):
-    """Group risk published back to one member (re-keyed by account_id)."""
+def group_of(link_key: str) -> str:
+    """A short stable name of a link key: its kind and 48 bits of hash (no raw value)."""
+    kind, _, value = link_key.partition(":")
+    return f"{kind}:{_h(value)}"
 
-    account_id: str
-    link_key: str
-    risk: float          # 0-100 contribution of this group to the member
-    text: str            # plain-words reason
-    size: int            # members in the group
-    ts: float
+
+def describe(v: GroupVerdict) -> str:
+    """The plain-words reason of a verdict."""
+    kind = v.group.split(":", 1)[0]
+    return (f"one of {v.size} accounts sharing {KIND_WORDS.get(kind, kind)}; together: "
+            f"{v.merged:.0%} extraction-like over {v.events} requests, {v.extractive} members "
+            f"extraction-like, {v.benign} ordinary")
 
 
 def _h(value: str) -> str:
@@ -126,6 +120,7 @@ def fold(state: GroupState | None, link_key: str, summary: MemberSummary) -> Gro
         state.pending.append(summary.account_id)
         del state.pending[:-MAX_MEMBERS]
     state.members[summary.account_id] = summary
+    state.ts = max(state.ts, summary.ts)
     sketches.hll_add(state.seen, key_hash(summary.account_id) * 0x9E3779B97F4A7C15 % (1 << 64))
     if len(state.members) > MAX_MEMBERS:
         oldest = min(state.members.values(), key=lambda m: m.ts)
@@ -133,31 +128,30 @@ def fold(state: GroupState | None, link_key: str, summary: MemberSummary) -> Gro
     return state
 
 
-def group_risk(state: GroupState, link_key: str) -> tuple[float, str, int]:
-    """(risk 0-100, plain-words reason, estimated size) of the group behind `link_key`."""
+def group_risk(state: GroupState, link_key: str) -> GroupVerdict:
+    """The group behind `link_key`, judged: a verdict addressed to nobody yet (risk 0-100)."""
     members = list(state.members.values())
     size = max(len(members), round(sketches.hll_count(state.seen)))
+    events = sum(m.events for m in members)
     if len(members) < 2:
-        return 0.0, "", size
+        return GroupVerdict("", group_of(link_key), 0.0, size, 0.0, events, 0, 0, 0.0)
     scale = size / len(members)
     extractive = sum(m.extraction >= EXTRACTIVE for m in members) * scale
     benign = sum(m.extraction < BENIGN and m.events >= JUDGE_EVENTS for m in members) * scale
-    events = sum(m.events for m in members)
     merged = sum(m.events * m.extraction for m in members) / max(events, 1)
     rarity = 1.0 / (1.0 + benign / (RARITY_SCALE + extractive))
     kind = link_key.split(":", 1)[0]
     strength = (_ramp(merged, 0.25, 0.6) * _ramp(extractive, 1, 4) * rarity
                 * KIND_WEIGHT.get(kind, 0.5))
-    text = (f"one of {size} accounts sharing {KIND_WORDS.get(kind, kind)}; together: "
-            f"{merged:.0%} extraction-like over {events} requests, {extractive:.0f} members "
-            f"extraction-like, {benign:.0f} ordinary")
-    return round(100.0 * strength, 1), text, size
+    return GroupVerdict("", group_of(link_key), round(100.0 * strength, 1), size,
+                        round(merged, 3), events, round(extractive), round(benign), 0.0)
 
 
 def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
     """The verdict for each (bounded, most recent) member when the group's risk changed enough
     to matter, and for members that joined since; empty when nothing changed."""
-    risk, text, size = group_risk(state, link_key)
+    judged = group_risk(state, link_key)
+    risk = judged.risk
     changed = abs(risk - state.published_risk) >= REPUBLISH_POINTS or (
         risk == 0 and state.published_risk > 0)
     targets = list(state.members) if changed else [a for a in state.pending if risk > 0]
@@ -171,28 +165,52 @@ def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
             continue
         # A benign-looking member of a risky group carries less of it: linked, not proven.
         own = 0.4 + 0.6 * _ramp(m.extraction, 0.05, 0.4)
-        out.append(GroupVerdict(account_id, link_key, round(risk * own, 1), text, size, m.ts))
+        out.append(msgspec.structs.replace(judged, account_id=account_id,
+                                           risk=round(risk * own, 1), ts=m.ts))
     return out
 
 
-def combine(latest: list[GroupVerdict]) -> tuple[float, str, int]:
+def combine(held: list[GroupVerdict]) -> tuple[float, str, GroupVerdict | None]:
     """One account's group evidence: the strongest verdict per kind of key, noisy-OR across
-    kinds (independent weak links add up). (risk 0-100, reason text, size of strongest group)."""
+    kinds (independent weak links add up). (risk 0-100, reason text, strongest verdict)."""
     best: dict[str, GroupVerdict] = {}
-    for v in latest:
-        kind = v.link_key.split(":", 1)[0]
+    for v in held:
+        kind = v.group.split(":", 1)[0]
         if v.risk > 0 and (kind not in best or v.risk > best[kind].risk):
             best[kind] = v
     if not best:
-        return 0.0, "", 0
+        return 0.0, "", None
     keep = 1.0
     for v in best.values():
         keep *= 1.0 - v.risk / 100.0
     strongest = max(best.values(), key=lambda v: v.risk)
     others = len(best) - 1
-    text = strongest.text + (f" (and {others} other kind{'s' * (others > 1)} of link)"
-                             if others else "")
-    return round(100.0 * (1.0 - keep), 1), text, strongest.size
+    text = describe(strongest) + (f" (and {others} other kind{'s' * (others > 1)} of link)"
+                                  if others else "")
+    return round(100.0 * (1.0 - keep), 1), text, strongest
+
+
+def hold(held: list[GroupVerdict], v: GroupVerdict) -> bool:
+    """Keep `v` among an account's verdicts (its KEEP strongest, one per group; a zero risk
+    removes the group). True if what the account holds changed."""
+    stored = msgspec.structs.replace(v, account_id="")
+    for i, old in enumerate(held):
+        if old.group == v.group:
+            if v.risk <= 0:
+                del held[i]
+                return True
+            if old.risk == v.risk and old.size == v.size:
+                held[i] = stored
+                return False
+            held[i] = stored
+            return True
+    if v.risk <= 0:
+        return False
+    held.append(stored)
+    if len(held) > KEEP:
+        held.remove(min(held, key=lambda h: h.risk))
+        return stored in held
+    return True
 
 
 def _ramp(value: float, low: float, high: float) -> float:

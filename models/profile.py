@@ -14,6 +14,7 @@ import math
 import msgspec
 from distillguard.models import sketches
 from distillguard.models.event import Event
+from distillguard.models.group_messages import GroupVerdict
 from distillguard.models.simhash import prompt_sha256, simhash64
 from distillguard.models.substreams import HOUR_BLOCK, SubStreams, key_hash
 from distillguard.models.text_signals import (
@@ -164,6 +165,9 @@ class AccountProfile(msgspec.Struct, array_like=True):
     risk: float = 0.0
     reasons: list[str] = msgspec.field(default_factory=list)
     first_alert_ts: float | None = None
+    # the group stage's verdicts on this account (models.groups.hold: the KEEP strongest)
+    group_verdicts: list[GroupVerdict] = msgspec.field(default_factory=list)
+    published_events: int = 0  # events when the account last told its groups (engine)
 
     def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR) -> None:
         """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the

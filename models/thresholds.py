@@ -58,6 +58,17 @@ def _quantile(hist: list[float], q: float) -> float:
     return 2 ** (BINS / 4)
 
 
+def admitted(account_events: int, event_hash: int) -> bool:
+    """Learning is capped per account: its n-th event (n > CAP) is learned with probability
+    ~CAP / n, decided by a hash of the event id (so a replay decides the same)."""
+    return account_events <= CAP or event_hash % account_events < CAP
+
+
+def bins_of(values: tuple[float | None, ...]) -> dict[int, float]:
+    """{quantity * BINS + bin: 1.0} for the values present."""
+    return {q * BINS + _bin(v): 1.0 for q, v in enumerate(values) if v is not None}
+
+
 def segment_of(endpoint: str | None, model: str | None, user_agent: str | None) -> str:
     """endpoint | model family (name without version digits) | client family (before '/')."""
     family = (model or "").rstrip("0123456789.-_") or "?"
@@ -88,16 +99,19 @@ class PopulationNorms:
     def learn(self, segment: str, values: tuple[float | None, ...], account_events: int,
               event_hash: int) -> None:
         """Fold one benign-looking request in. `values` follow QUANTITIES (None: not present)."""
-        if account_events > CAP and event_hash % account_events >= CAP:
-            return
+        if admitted(account_events, event_hash):
+            self.add(segment, 1, bins_of(values))
+
+    def add(self, segment: str, learned: int, bins: dict[int, float]) -> None:
+        """`learned` events whose values fell in `bins` ({quantity * BINS + bin: count}): one
+        request, or a batch of them summed by a worker (models/learned.py)."""
         for seg in (segment, "*"):
             hists = self._hists(seg)
             if hists is None:
                 continue
-            for hist, v in zip(hists, values, strict=True):
-                if v is not None:
-                    hist[_bin(v)] += 1.0
-            self.learned[seg] += 1
+            for slot, count in bins.items():
+                hists[slot // BINS][slot % BINS] += count
+            self.learned[seg] += learned
 
     def norms(self, segment: str) -> Norms:
         seg = segment if self.learned.get(segment, 0) >= WARMUP else "*"

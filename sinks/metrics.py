@@ -56,6 +56,12 @@ class Metrics:
         # --- engine outcomes --------------------------------------------------------------------
         self.accounts = Gauge("distillguard_accounts_tracked",
                               "Account profiles held by this worker.", registry=r)
+        self.learned_offset = Gauge("distillguard_learned_state_offset",
+                                    "Offset of the learned-state record this worker scores with "
+                                    "(the same on every worker once they caught up).", registry=r)
+        self.learned_events = Gauge("distillguard_learned_state_events",
+                                    "Requests the population norms have learned (all segments).",
+                                    registry=r)
         self.alerts = Counter("distillguard_alerts", "Alerts raised.", ["severity"], registry=r)
         self.risk = Histogram("distillguard_risk_score", "Account risk at each scoring (0-100).",
                               buckets=RISK_BUCKETS, registry=r)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from distillguard.models.engine import Engine
 from distillguard.models.profile import AccountProfile
 from distillguard.models.scoring import severity_of
+from distillguard.models.topology import LocalTopology
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.sinks.migrate import upgrade
@@ -33,14 +34,14 @@ def run_demo(database_url: str | None, events: int, seed: int, top: int) -> None
     persona = {a.account_id: a.persona for a in accounts}
     profiles: dict[str, AccountProfile] = {}
     dead: ListSink = ListSink()
-    pipeline = Pipeline(Engine(profiles), Metrics(), dead, store)
+    engine = Engine(profiles)
+    pipeline = Pipeline(engine, Metrics(), dead, store, topology=LocalTopology(engine))
     encode = msgspec.json.Encoder().encode
     meter = Progress("demo: simulate and score", total=sum(a.n_events for a in accounts))
     for i, event in enumerate(stream):
         pipeline.handle(encode(event), {"simulator": "demo", "n": i})
         meter.advance()
-    for outcome in pipeline.engine.flush(list(profiles)):
-        pipeline.record(outcome)
+    pipeline.finish(list(profiles))
     store.close()
     seconds = meter.finish()
     attackers = {a.account_id for a in accounts if a.attack}

@@ -13,6 +13,7 @@ from distillguard.models.engine import Engine
 from distillguard.models.event import Event
 from distillguard.models.outcomes import Alert, Outcome, RiskUpdate
 from distillguard.models.profile import profile_decoder, profile_encoder
+from distillguard.models.topology import LocalTopology
 from distillguard.sinks.base import Sink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.intake import DeadLetter, Format, Reason, decode_message, parse_event
@@ -43,12 +44,16 @@ class Pipeline:
                  dead_letters: Sink[DeadLetterRecord], outputs: Sink[RiskUpdate | Alert],
                  clock: Callable[[], float] = time.time, restore_profiles: bool = True,
                  fmt: Format = Format.CONTRACT,
-                 account_attributes: tuple[str, ...] = DEFAULT_ACCOUNT_ATTRIBUTES) -> None:
+                 account_attributes: tuple[str, ...] = DEFAULT_ACCOUNT_ATTRIBUTES,
+                 topology: LocalTopology | None = None) -> None:
         """`restore_profiles`: keep a copy of each profile before its event, so a scoring error
         puts it back exactly (the worker: a profile goes to the changelog anyway). Without it (file
         replay, ~7% faster) a failed event's partial update stays if the profile is encodable.
-        `fmt`: the input's declared format (stream/intake/formats.py)."""
+        `fmt`: the input's declared format (stream/intake/formats.py).
+        `topology`: the other stages in this process (file replay); None in the Kafka worker,
+        whose agents carry the engine's links and verdicts through topics."""
         self.engine = engine
+        self.topology = topology
         self.restore_profiles = restore_profiles
         self.format = fmt
         self.account_attributes = account_attributes
@@ -153,7 +158,17 @@ class Pipeline:
         if not outcome.duplicate:
             self.metrics.scored.inc()
             self.metrics.last_event_ts.set(event.ts)
+        if self.topology is not None and self.engine.links:
+            for settled in self.topology.settle():
+                self.record(settled)
         return outcome
+
+    def finish(self, account_ids: list[str]) -> None:
+        """End of a replay: score what is unscored and settle the other stages."""
+        if self.topology is None:
+            raise RuntimeError("finish() is for a pipeline that runs every stage in-process")
+        for outcome in self.topology.finish(account_ids):
+            self.record(outcome)
 
     def _scoring_failed(self, event: Event, err: Exception, snapshot: bytes | None,
                         raw: bytes | None, source: Source | None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from distillguard.models.engine import Engine, EngineConfig
 from distillguard.models.profile import AccountProfile
+from distillguard.models.topology import LocalTopology
 from distillguard.sinks.base import BatchingSink
 from distillguard.sinks.files import DeadLetterFile
 from distillguard.sinks.metrics import Metrics
@@ -69,9 +70,11 @@ def replay_file(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,
     profiles: dict[str, AccountProfile] = {}
     metrics = Metrics()
     dead_letters = DeadLetterFile(dead_letter_path)
-    pipeline = Pipeline(Engine(profiles, config), metrics, dead_letters, outputs,
+    engine = Engine(profiles, config)
+    pipeline = Pipeline(engine, metrics, dead_letters, outputs,
                         restore_profiles=False,  # see Pipeline: ~7% faster
-                        fmt=fmt, account_attributes=account_attributes)
+                        fmt=fmt, account_attributes=account_attributes,
+                        topology=LocalTopology(engine))
     lines = events = 0
     try:
         with open_input(path) as (stream, info):
@@ -106,8 +109,7 @@ def replay_file(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,
                     handle(raw, (name, line_no))
     finally:  # what was dead-lettered before a read error is kept
         dead_letters.close()
-    for outcome in pipeline.engine.flush(list(profiles)):
-        pipeline.record(outcome)
+    pipeline.finish(list(profiles))
     outputs.flush()
     metrics.accounts.set(len(profiles))
     return ReplayResult(profiles, metrics, dead_letter_path if dead_letters.count else None,

@@ -25,17 +25,29 @@ class TopicNames:
     risk: str
     alerts: str
     feedback: str     # analyst labels, keyed by account_id like the input
+    group_links: str     # internal: member summaries, keyed by link key (the group stage's input)
+    group_verdicts: str  # internal: group verdicts, keyed by account_id like the input
+    learn: str           # internal, one partition: what each batch learned (the learner's input)
+    learned: str         # internal, one partition, compacted: the learned state every worker reads
 
     @classmethod
     def of(cls, s: Settings) -> TopicNames:
         return cls(input=s.input_topic, dead_letters=f"{s.input_topic}.dlq",
                    by_account=f"{s.app_id}-events-by-account", risk=s.risk_topic,
-                   alerts=s.alerts_topic, feedback=s.feedback_topic)
+                   alerts=s.alerts_topic, feedback=s.feedback_topic,
+                   group_links=f"{s.app_id}-group-links",
+                   group_verdicts=f"{s.app_id}-group-verdicts", learn=f"{s.app_id}-learn",
+                   learned=f"{s.app_id}-learned-state")
 
     def all(self) -> list[str]:
-        """Every topic the worker reads or writes (internal changelogs are Faust's)."""
+        """Every topic of `partitions` partitions the worker reads or writes (internal
+        changelogs are Faust's)."""
         return [self.input, self.dead_letters, self.by_account, self.risk, self.alerts,
-                self.feedback]
+                self.feedback, self.group_links, self.group_verdicts]
+
+    def single(self) -> dict[str, dict[str, str]]:
+        """The one-partition topics, with their configs: the learner's input and its state."""
+        return {self.learn: {}, self.learned: {"cleanup.policy": "compact"}}
 
 
 class BrokerUnavailable(RuntimeError):
@@ -91,19 +103,25 @@ def wait_for_broker(broker: str, timeout_s: float) -> None:
 
 
 def ensure_topics(broker: str, names: list[str], partitions: int, replication: int = 1,
-                  timeout_s: float = 60.0) -> dict[str, int]:
-    """Create missing topics with `partitions` partitions; return every topic's partition count."""
+                  timeout_s: float = 60.0, single: dict[str, dict[str, str]] | None = None,
+                  ) -> dict[str, int]:
+    """Create missing topics with `partitions` partitions (and the `single` ones with one
+    partition and their configs); return every topic's partition count."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    single = single or {}
+    names = [*names, *single]
     deadline = time.monotonic() + timeout_s
     admin = admin_client(broker, timeout_s)
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
+            new = [NewTopic(n, 1, replication, topic_configs=single[n]) if n in single
+                   else NewTopic(n, partitions, replication) for n in missing]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
-                admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+                admin.create_topics(new)
         counts: dict[str, int] = {}
         while len(counts) < len(names):
             for meta in admin.describe_topics(names):

@@ -1,16 +1,23 @@
-"""The Kafka worker (`distillguard run`): Faust agents around the shared pipeline.
+"""The Kafka worker (`distillguard run`): three keyed stages, one verb-named agent per input.
 
-    api-access-logs ──score_accounts──> account-profiles (changelog) ──> account-risk, alerts
-          │   (bad) └─> api-access-logs.dlq     │ (not keyed by account: rekey)
-          │                                     └─> <app>-events-by-account ──score_rekeyed──┘
-    feedback ──apply_feedback──> account-profiles
-    (every stage that scores) ──> seen-events (event ids by account and event-time bucket)
-    account-risk + alerts ──Persister (own consumer group)──> PostgreSQL
+    per-account stage (key: account id; profiles + seen event ids in RocksDB, changelogged)
+      api-access-logs ──score_accounts──┐        (bad) ──> api-access-logs.dlq
+      <app>-events-by-account ──score_rekeyed──┤  (events keyed by something else are re-keyed)
+      feedback ──apply_feedback──┤        ──> account-risk, alerts ──persister──> PostgreSQL
+      <app>-group-verdicts ──apply_verdicts──┘
+           │ links (link key, member summary)          │ learning deltas
+           v                                           v
+    group stage (key: link key)                   learner (one partition)
+      <app>-group-links ──merge_groups──>           <app>-learn ──learn_population──>
+      group states (RocksDB, changelogged)          <app>-learned-state (compacted), which
+      ──> <app>-group-verdicts (key: account)       every worker reads (LearnedTable)
 
-Every agent of the per-account stage runs the same checkpointed batch loop
-(stream/agents/stage.py): take a batch without acking, process it, flush each touched profile
-once and the outputs, await every delivery, then ack. An account's events are processed on the
-partition its key hashes to, which is also its profile's changelog partition.
+Every stage runs the same checkpointed batch loop (stream/agents/stage.py): take a batch
+without acking, handle it, flush the stage's state once and send its outputs, await every
+delivery, then ack. Nothing a worker learns lives only in its memory: profiles, seen ids and
+group states are changelogged tables; the population's learned state (norms, river peer model,
+release times, feedback weights) is a global table. `score`, `demo` and `eval` run the same
+stages in one process (models/topology.py).
 """
 
 from __future__ import annotations
@@ -19,22 +26,31 @@ import logging
 
 import faust
 from distillguard.models.engine import Engine, EngineConfig
-from distillguard.models.feedback import FeedbackState
-from distillguard.models.profile import profile_decoder, profile_encoder
+from distillguard.models.learned import LearnDelta, Learned
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
+from distillguard.stream import codecs
 from distillguard.stream.agents.apply_feedback import apply_feedback
+from distillguard.stream.agents.apply_verdicts import apply_verdicts
 from distillguard.stream.agents.checkpoint import Checkpoint
+from distillguard.stream.agents.learn_population import (
+    LEARN_BATCH,
+    LEARN_WITHIN_S,
+    LearnerStage,
+    learn_population,
+)
+from distillguard.stream.agents.merge_groups import GroupStage, merge_groups
 from distillguard.stream.agents.rekey import Partitioner
 from distillguard.stream.agents.score_accounts import score_accounts, score_rekeyed
 from distillguard.stream.agents.stage import AccountStage
 from distillguard.stream.config import Settings
 from distillguard.stream.intake.formats import account_attribute_list, input_formats
 from distillguard.stream.kafka_security import faust_kwargs
+from distillguard.stream.keyed_store import Codec, KeyedStore
 from distillguard.stream.lag import measure_lag
+from distillguard.stream.learned_table import LearnedTable
 from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.pipeline import Pipeline
-from distillguard.stream.profile_table import ProfileStore
 from distillguard.stream.seen_table import SeenEvents, seen_table
 from distillguard.stream.services import side_services
 from distillguard.stream.topics import TopicNames, ensure_topics
@@ -69,40 +85,52 @@ def rocksdb_options(settings: Settings) -> dict:
             "write_buffer_size": 16 << 20, "max_write_buffer_number": 2}
 
 
-def account_stage(app: faust.App, settings: Settings, metrics: Metrics, names: TopicNames,
-                  partitions: int) -> AccountStage:
-    """The per-account stage: profiles and seen event ids in changelogged RocksDB tables, one
-    engine, one checkpoint."""
-    options = rocksdb_options(settings)
-    table = app.Table("account-profiles", default=None, partitions=partitions,
-                      changelog_topic=app.topic(f"{settings.app_id}-account-profiles-changelog",
+def keyed_store(app: faust.App, settings: Settings, name: str, partitions: int,
+                partition_of: Partitioner, codec: Codec) -> KeyedStore:
+    """A keyed stage's table: RocksDB per partition, a compacted changelog, write-back cache."""
+    table = app.Table(name, default=None, partitions=partitions,
+                      changelog_topic=app.topic(f"{settings.app_id}-{name}-changelog",
                                                 partitions=partitions, compacting=True,
                                                 deleting=False, internal=True, **RAW),
                       key_type=bytes, value_type=bytes, use_partitioner=True,
-                      options=dict(options))
+                      options=rocksdb_options(settings))
     table.key_serializer = table.value_serializer = "raw"
+    return KeyedStore(table, partition_of, codec, idle_s=settings.profile_idle_s)
+
+
+def account_stage(app: faust.App, settings: Settings, metrics: Metrics, names: TopicNames,
+                  partitions: int, gaps: OffsetGapDetector, learned: LearnedTable) -> AccountStage:
+    """Profiles and seen event ids, one engine that learns into a delta per batch."""
     partition_of = Partitioner(partitions)
-    profiles = ProfileStore(table, partition_of, profile_encoder.encode, profile_decoder.decode,
-                            idle_s=settings.profile_idle_s)
-    seen = SeenEvents(seen_table(app, partitions, settings.dedup_window_s, options),
+    profiles = keyed_store(app, settings, "account-profiles", partitions, partition_of,
+                           codecs.PROFILES)
+    seen = SeenEvents(seen_table(app, partitions, settings.dedup_window_s,
+                                 rocksdb_options(settings)),
                       partition_of, settings.dedup_window_s)
     outputs, dead_letters = ListSink(), ListSink()
     engine = Engine(profiles, EngineConfig(settings.score_every, settings.score_interval_s),
-                    feedback=FeedbackState(min_labels=settings.feedback_min_labels), seen=seen)
-    return AccountStage(engine=engine, profiles=profiles,
-                        pipeline=Pipeline(engine, metrics, dead_letters, outputs,
-                                          account_attributes=account_attribute_list(
-                                              settings.account_attributes)),
+                    learned=Learned(settings.feedback_min_labels), learn=LearnDelta(), seen=seen)
+    pipeline = Pipeline(engine, metrics, dead_letters, outputs,
+                        account_attributes=account_attribute_list(settings.account_attributes))
+    return AccountStage(engine=engine, profiles=profiles, pipeline=pipeline,
                         formats=input_formats(names.input, settings.input_format,
                                               settings.extra_inputs),
                         outputs=outputs, dead_letters=dead_letters,
                         checkpoint=Checkpoint(app, [profiles, seen]), partition_of=partition_of,
-                        gaps=OffsetGapDetector(app.consumer, metrics), names=names,
-                        metrics=metrics, batch_max=settings.batch_max,
-                        batch_within_s=settings.batch_within_s)
+                        gaps=gaps, names=names, metrics=metrics, learned_table=learned,
+                        batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
 
 
-def agent(app: faust.App, topic, fun, stage: AccountStage) -> None:
+def group_stage(app: faust.App, settings: Settings, metrics: Metrics, names: TopicNames,
+                partitions: int, gaps: OffsetGapDetector) -> GroupStage:
+    partition_of = Partitioner(partitions)
+    groups = keyed_store(app, settings, "group-state", partitions, partition_of, codecs.GROUPS)
+    return GroupStage(groups=groups, partition_of=partition_of, gaps=gaps, names=names,
+                      checkpoint=Checkpoint(app, [groups]), metrics=metrics,
+                      batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
+
+
+def agent(app: faust.App, topic, fun, stage) -> None:
     """Register `fun(stage, stream)` as a Faust agent named after it (concurrency 1)."""
     async def run(stream):
         await fun(stage, stream)
@@ -115,25 +143,48 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
     formats = input_formats(names.input, settings.input_format, settings.extra_inputs)
     extra_inputs = [t for t in formats if t != names.input]  # more input topics, other formats
     counts = ensure_topics(settings.broker, [*names.all(), *extra_inputs], settings.partitions,
-                           settings.replication_factor)
+                           settings.replication_factor, single=names.single())
     partitions = counts[names.input]
-    for co_partitioned in (names.by_account, names.feedback):  # they update the same profiles
+    for co_partitioned in (names.by_account, names.feedback, names.group_verdicts,
+                           names.group_links):  # keyed like the tables they update
         if counts[co_partitioned] != partitions:
             raise RuntimeError(f"{co_partitioned} has {counts[co_partitioned]} partitions, "
                                f"{names.input} has {partitions}: they must match")
     app = make_app(settings, partitions)
-    stage = account_stage(app, settings, metrics, names, partitions)
-    topic = lambda name: app.topic(name, partitions=partitions, **RAW)  # noqa: E731
+    gaps = OffsetGapDetector(app.consumer, metrics)
+    stage = account_stage(app, settings, metrics, names, partitions, gaps,
+                          learned := LearnedTable(settings, names.learned,
+                                                  on_update=lambda new: None))
+    groups = group_stage(app, settings, metrics, names, partitions, gaps)
+    learner = LearnerStage(table=learned, names=names, checkpoint=Checkpoint(app, []),
+                           metrics=metrics, feedback_min_labels=settings.feedback_min_labels,
+                           batch_max=LEARN_BATCH, batch_within_s=LEARN_WITHIN_S)
+    learned.on_update = stage.use_learned
+    topic = lambda name, n=partitions: app.topic(name, partitions=n, **RAW)  # noqa: E731
     agent(app, app.topic(names.input, *extra_inputs, partitions=partitions, **RAW), score_accounts,
           stage)
     agent(app, topic(names.by_account), score_rekeyed, stage)
     agent(app, topic(names.feedback), apply_feedback, stage)
+    agent(app, topic(names.group_verdicts), apply_verdicts, stage)
+    agent(app, topic(names.group_links), merge_groups, groups)
+    agent(app, topic(names.learn, 1), learn_population, learner)
+
+    @app.task
+    async def follow_learned_state():
+        """Every worker follows the learned state the learner publishes."""
+        try:
+            await learned.follow()
+        finally:
+            await learned.stop()
+
+    consumed = (names.input, names.by_account, names.group_links, names.group_verdicts,
+                names.learn)
 
     @app.timer(interval=settings.lag_interval_s)
     async def measure():
-        """Consumer lag per owned input partition, and how many profiles this worker holds."""
+        """Consumer lag per owned partition, and how many profiles this worker holds."""
         try:
-            await measure_lag(app.consumer, stage.gaps, metrics, (names.input, names.by_account))
+            await measure_lag(app.consumer, gaps, metrics, consumed)
             metrics.accounts.set(len(stage.profiles))
         except Exception as err:  # a gauge must never take the worker down
             log.warning("lag measurement failed: %s: %s", type(err).__name__, err)

@@ -1,6 +1,15 @@
-"""What every agent of the per-account stage shares: one engine over one profile store, one
-checkpoint, and a lock so that two agents never interleave their batches (a batch's changes
-must be flushed by the batch that made them, before its events are acked)."""
+"""The checkpointed batch loop every keyed stage runs, and the per-account stage's shared parts.
+
+A stage takes a batch without acking it, handles each event, publishes what the batch produced,
+and commits (stream/agents/checkpoint.py: flush state, await every send, then ack). A lock per
+stage keeps two agents of one stage from interleaving their batches (a batch's changes must be
+flushed by the batch that made them, before its events are acked).
+
+The per-account stage (profiles, seen event ids, one engine) is fed by four agents: the input,
+the re-keyed events, analyst labels and group verdicts. What it produces besides risk updates,
+alerts and dead letters goes to the other stages: each scored account's (link key, summary)
+pairs to the group stage, and what the batch learned (one `LearnDelta`) to the learner.
+"""
 
 from __future__ import annotations
 
@@ -11,56 +20,46 @@ from dataclasses import dataclass, field
 
 import msgspec
 from distillguard.models.engine import Engine
+from distillguard.models.learned import LearnDelta, Learned
 from distillguard.models.outcomes import Alert
+from distillguard.models.profile import AccountProfile
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.agents.checkpoint import Checkpoint
 from distillguard.stream.agents.rekey import Partitioner
+from distillguard.stream.keyed_store import KeyedStore
+from distillguard.stream.learned_table import LearnedTable
 from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.pipeline import Pipeline
-from distillguard.stream.profile_table import ProfileStore
 from distillguard.stream.topics import TopicNames
 
 _json = msgspec.json.Encoder()
+_msgpack = msgspec.msgpack.Encoder()
 
 
-@dataclass
-class AccountStage:
-    engine: Engine
-    profiles: ProfileStore
-    pipeline: Pipeline
-    outputs: ListSink
-    dead_letters: ListSink
+@dataclass(kw_only=True)
+class BatchStage:
     checkpoint: Checkpoint
-    partition_of: Partitioner
-    gaps: OffsetGapDetector
-    names: TopicNames
     metrics: Metrics
-    formats: dict = field(default_factory=dict)  # input topic -> declared Format
     batch_max: int = 2000
     batch_within_s: float = 0.05
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def publish(self) -> None:
-        """Queue what the batch produced: dead letters, risk updates, alerts."""
-        send = self.checkpoint.send
-        for rec in self.dead_letters.items:
-            headers = [("dlq.reason", rec.reason.encode()), ("dlq.error", rec.error.encode()[:1024])]
-            headers += [(f"dlq.source.{k}", str(v).encode()) for k, v in rec.source.items()]
-            await send(self.names.dead_letters, None, rec.original, headers=headers)
-        for out in self.outputs.items:
-            topic = self.names.alerts if isinstance(out, Alert) else self.names.risk
-            await send(topic, out.account_id.encode(), _json.encode(out))
-        self.dead_letters.items.clear()
-        self.outputs.items.clear()
+    async def prepare(self) -> None:
+        """Called before each batch is handled."""
 
-    async def run_batches(self, stream, handle: Callable[[object], Awaitable[None] | None]) -> None:
-        """The loop every agent of this stage runs: take a batch without acking it, handle each
-        event, publish, flush state, await every send, then ack the batch."""
+    async def publish(self) -> None:
+        """Queue what the batch produced (checkpoint.send); called before the commit."""
+
+    async def run_batches(self, stream, handle: Callable[[object], Awaitable[None] | None],
+                          ) -> None:
+        """Take a batch without acking it, handle each event, publish, flush state, await
+        every send, then ack the batch."""
         events = stream.noack()
         async for batch in events.noack_take(self.batch_max, within=self.batch_within_s):
             async with self.lock:
                 started = time.perf_counter()
+                await self.prepare()
                 for event in batch:
                     result = handle(event)
                     if result is not None:
@@ -68,3 +67,59 @@ class AccountStage:
                 await self.publish()
                 await self.checkpoint.commit(events, batch)
                 self.metrics.latency.observe((time.perf_counter() - started) / len(batch))
+
+
+@dataclass(kw_only=True)
+class AccountStage(BatchStage):
+    engine: Engine
+    profiles: KeyedStore[AccountProfile]
+    pipeline: Pipeline
+    outputs: ListSink
+    dead_letters: ListSink
+    partition_of: Partitioner
+    gaps: OffsetGapDetector
+    names: TopicNames
+    formats: dict = field(default_factory=dict)  # input topic -> declared Format
+    learned_table: LearnedTable | None = None   # the learned state every worker reads
+    learned_ready: bool = False
+
+    def use_learned(self, learned: Learned) -> None:
+        """A newer learned state arrived (every worker gets the same)."""
+        self.engine.learned = learned
+        if self.learned_table is not None:
+            self.metrics.learned_offset.set(self.learned_table.offset)
+        self.metrics.learned_events.set(learned.norms.learned.get("*", 0))
+
+    async def prepare(self) -> None:
+        """Before the first batch: wait for the newest learned state, so a restarted worker
+        scores against what was learned, not against an empty state."""
+        if not self.learned_ready and self.learned_table is not None:
+            current = await self.learned_table.latest()
+            if current is not None:
+                self.use_learned(current)
+        self.learned_ready = True
+
+    async def publish(self) -> None:
+        """Rescore accounts whose group verdicts changed, then queue what the batch produced:
+        dead letters, risk updates, alerts, links to the group stage, the learning delta."""
+        send, names, engine = self.checkpoint.send, self.names, self.engine
+        for outcome in engine.rescore():
+            self.pipeline.record(outcome)
+        for rec in self.dead_letters.items:
+            headers = [("dlq.reason", rec.reason.encode()), ("dlq.error", rec.error.encode()[:1024])]
+            headers += [(f"dlq.source.{k}", str(v).encode()) for k, v in rec.source.items()]
+            await send(names.dead_letters, None, rec.original, headers=headers)
+        for out in self.outputs.items:
+            topic = names.alerts if isinstance(out, Alert) else names.risk
+            await send(topic, out.account_id.encode(), _json.encode(out))
+        self.dead_letters.items.clear()
+        self.outputs.items.clear()
+        links, engine.links = engine.links, []
+        for link_key, summary in links:
+            key = link_key.encode()
+            await send(names.group_links, key, _msgpack.encode((link_key, summary)),
+                       self.partition_of(key))
+        delta = engine.learn
+        if isinstance(delta, LearnDelta) and delta:
+            engine.learn = LearnDelta()
+            await send(names.learn, None, _msgpack.encode(delta), 0)

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distillguard.models.engine import Engine, EngineConfig
+from distillguard.models.outcomes import Alert
 from distillguard.models.profile import AccountProfile
 from distillguard.models.timestamps import to_epoch_seconds
+from distillguard.models.topology import LocalTopology
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.evaluate.baselines import all_baselines
@@ -63,14 +65,30 @@ def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = No
     analyst who knows the truth, and the label is fed back to the engine at once."""
     profiles: dict[str, AccountProfile] = {}
     outputs: ListSink = ListSink()
-    pipeline = Pipeline(Engine(profiles, config), Metrics(), ListSink(), outputs)
-    engine = pipeline.engine
+    engine = Engine(profiles, config)
+    pipeline = Pipeline(engine, Metrics(), ListSink(), outputs, topology=LocalTopology(engine))
     others = all_baselines() if baselines else []
     ours_alerts: dict[str, tuple[float, int]] = {}
     count: dict[str, int] = defaultdict(int)
     before: dict[str, int] = defaultdict(int)
     tracked = set(track)
     trajectories: dict[str, list[tuple[float, float]]] = {a: [] for a in tracked}
+
+    def take_outputs() -> None:
+        """Alerts and tracked risk of every account the last step scored (a group verdict
+        rescores other accounts too)."""
+        for out in outputs.items:
+            a = out.account_id
+            if isinstance(out, Alert):
+                ours_alerts.setdefault(a, (out.event_ts, count[a]))
+                label = labels.get(a)
+                if label_share and label and _labelled(out.alert_id, label_share):
+                    engine.feedback(a, "true_positive" if label.attack else "false_positive",
+                                    [r.code for r in out.reasons])
+            elif a in tracked:
+                trajectories[a].append((out.event_ts, out.risk))
+        outputs.items.clear()
+
     meter = Progress("evaluating", total=total, enabled=progress)
     for i, raw in enumerate(lines):
         meter.advance()
@@ -78,27 +96,19 @@ def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = No
         if event is None:
             continue
         outcome = pipeline.score(event)
-        if outcome.duplicate:
+        if outcome is None or outcome.duplicate:
+            outputs.items.clear()
             continue
         a = event.account_id
         count[a] += 1
         label = labels.get(a)
         if label and label.attack_start is not None and event.ts < label.attack_start:
             before[a] += 1
-        if outcome.alert is not None:
-            ours_alerts.setdefault(a, (event.ts, count[a]))
-            if label_share and _labelled(outcome.alert.alert_id, label_share) and label:
-                engine.feedback(a, "true_positive" if label.attack else "false_positive",
-                                [r.code for r in outcome.alert.reasons])
-        if outcome.risk is not None and a in tracked:
-            trajectories[a].append((event.ts, outcome.risk.risk))
+        take_outputs()
         for b in others:
             b.update(event)
-        outputs.items.clear()
-    for outcome in pipeline.engine.flush(list(profiles)):
-        if outcome.risk is not None and outcome.risk.account_id in tracked:
-            trajectories[outcome.risk.account_id].append((outcome.risk.event_ts,
-                                                          outcome.risk.risk))
+    pipeline.finish(list(profiles))
+    take_outputs()
     meter.finish()
     accounts = list(profiles)
     detectors = [DetectorResult("distillguard", {a: profiles[a].risk for a in accounts},

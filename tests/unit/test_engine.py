@@ -113,7 +113,7 @@ def test_false_positive_label_silences_reason_until_behaviour_changes():
     assert p.risk < 80
     # one account's label silences it for that account only; the global weight needs evidence
     # from many accounts (models/feedback.py, tests/unit/test_feedback.py)
-    assert engine.feedback_state.weight("logprob_harvesting") == 1.0
+    assert engine.learned.feedback.weight("logprob_harvesting") == 1.0
 
 
 def test_scores_use_event_time_only():
@@ -236,7 +236,7 @@ def test_group_stage_rarity_and_behaviour():
     honest: GroupState | None = None
     for i in range(12):
         honest = fold(honest, "sys:y", MemberSummary(f"c{i}", 100.0 + i, 200, 0, 0.05))
-    assert group_risk(campaign, "reg:0:1")[0] >= 80
-    assert group_risk(crowd, "asn:x")[0] < 20          # a big cloud + SDK links nobody alone
-    assert group_risk(honest, "sys:y")[0] == 0         # shared, but not extraction-like
-    assert len(crowd.members) <= 64 and group_risk(crowd, "asn:x")[2] > 200
+    assert group_risk(campaign, "reg:0:1").risk >= 80
+    assert group_risk(crowd, "asn:x").risk < 20          # a big cloud + SDK links nobody alone
+    assert group_risk(honest, "sys:y").risk == 0         # shared, but not extraction-like
+    assert len(crowd.members) <= 64 and group_risk(crowd, "asn:x").size > 200

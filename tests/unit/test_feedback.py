@@ -8,6 +8,7 @@ import pytest
 from distillguard.models.engine import Engine
 from distillguard.models.event import Event
 from distillguard.models.feedback import MAX_REASONS, FeedbackState
+from distillguard.models.learned import Learned
 from distillguard.models.profile import AccountProfile
 
 from tests.helpers import BASE_TS, harvester_events
@@ -94,17 +95,19 @@ def _harvester_risk(engine: Engine, profiles: dict, account: str) -> float:
 
 def test_engine_delegates_and_one_label_moves_only_that_account():
     profiles: dict[str, AccountProfile] = {}
-    engine = Engine(profiles, feedback=FeedbackState(min_labels=3))
+    engine = Engine(profiles, learned=Learned(feedback_min_labels=3))
+    feedback = engine.learned.feedback
     baseline = _harvester_risk(engine, profiles, "acct-0")
-    assert engine.feedback("acct-0", "false_positive", [LP, "logit_bias_probing"], label_id=1)
-    assert engine.feedback("acct-0", "false_positive", [LP], label_id=1) is False
-    assert engine.feedback_state.weight(LP) == 1.0
+    engine.feedback("acct-0", "false_positive", [LP, "logit_bias_probing"], label_id=1)
+    assert feedback.labels(LP) == 1
+    engine.feedback("acct-0", "false_positive", [LP], label_id=1)  # redelivered: no change
+    assert feedback.labels(LP) == 1 and feedback.labels("logit_bias_probing") == 1
+    assert feedback.weight(LP) == 1.0
     assert _harvester_risk(engine, profiles, "acct-other") == pytest.approx(baseline)
     # labels from enough different accounts lower the reason for everyone
     for i in (2, 3):
-        assert engine.feedback(f"acct-{i}", "false_positive", [LP, "logit_bias_probing"],
-                               label_id=i)
-    assert engine.feedback_state.weight(LP) < 1.0
+        engine.feedback(f"acct-{i}", "false_positive", [LP, "logit_bias_probing"], label_id=i)
+    assert feedback.weight(LP) < 1.0
     assert _harvester_risk(engine, profiles, "acct-new") < baseline
 
 

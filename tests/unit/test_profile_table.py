@@ -4,9 +4,10 @@ the checkpoint says it was delivered; dormant profiles become tombstones."""
 
 from types import SimpleNamespace
 
-from distillguard.models.profile import AccountProfile, profile_decoder, profile_encoder
+from distillguard.models.profile import AccountProfile, profile_decoder
 from distillguard.stream.agents.rekey import Partitioner, partition_for
-from distillguard.stream.profile_table import ProfileStore
+from distillguard.stream.codecs import PROFILES
+from distillguard.stream.keyed_store import KeyedStore
 
 
 class FakeDB(dict):
@@ -37,8 +38,7 @@ class FakeRocksStore:
 def store(idle_s=0.0):
     table = SimpleNamespace(data=FakeRocksStore(),
                             changelog_topic=SimpleNamespace(get_topic_name=lambda: "cl"))
-    return table.data, ProfileStore(table, Partitioner(4), profile_encoder.encode,
-                                    profile_decoder.decode, idle_s=idle_s)
+    return table.data, KeyedStore(table, Partitioner(4), PROFILES, idle_s=idle_s)
 
 
 def delivered(profiles, records):
