@@ -1,27 +1,60 @@
 """The consumer-lag gauge: true backlog per partition this worker owns.
 
-Lag = log end offset, asked from the broker on every measurement (Faust's cached `highwater`
-goes stale while it pauses a partition whose buffer is full, so a saturated worker read too
-little or 0), minus the next offset the agents will process (the offset-gap detector's
-positions; the committed position before the first message of a partition).
+Lag = log end offset, asked from the broker on every measurement by a client of our own (Faust's
+cached `highwater` goes stale while it pauses a partition whose buffer is full, so a saturated
+worker read too little or 0; asking through Faust's consumer queues behind its fetches, >1 s
+on a saturated worker), minus the next offset the agents will process (the offset-gap detector's
+positions; before the first message of a partition, its committed offset as the consumer last
+knew it, else the consumer's position, asked only for `ask_position` topics: each ask queues
+behind the consumer thread's fetches, which made measurements of idle internal partitions take
+seconds).
 """
 
 from __future__ import annotations
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from distillguard.sinks.metrics import Metrics
+from distillguard.stream.config import Settings
+from distillguard.stream.kafka_security import aiokafka_kwargs
 from distillguard.stream.offset_gaps import OffsetGapDetector
 
 
-async def measure_lag(consumer, gaps: OffsetGapDetector, metrics: Metrics,
-                      topics: tuple[str, ...]) -> dict:
+class EndOffsets:
+    """Log end offsets, from a consumer of our own (no group, no fetching)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def __call__(self, tps) -> dict:
+        if self.consumer is None:
+            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.broker,
+                                             enable_auto_commit=False, group_id=None,
+                                             **aiokafka_kwargs(self.settings))
+            await self.consumer.start()
+        ends = await self.consumer.end_offsets([TopicPartition(t, p) for t, p in tps])
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+
+async def measure_lag(consumer, end_offsets, gaps: OffsetGapDetector, metrics: Metrics,
+                      topics: tuple[str, ...], ask_position: tuple[str, ...] = ()) -> dict:
+    """`consumer`: Faust's (assignment, committed offsets); `end_offsets`: an `EndOffsets`."""
     tps = [tp for tp in consumer.assignment() if tp.topic in topics]
-    ends = await consumer.highwaters(*tps) if tps else {}
+    ends = await end_offsets(tps) if tps else {}
     lags = {}
     for tp in tps:
         position = gaps.expected.get(tp)
         if position is None:
+            position = consumer._committed_offset.get(tp)
+        if position is None:
+            if tp.topic not in ask_position:
+                continue
             position = await consumer.position(tp) or 0
-        lags[tp] = max(0, (ends.get(tp) or 0) - position)
+        lags[tp] = max(0, (ends.get((tp.topic, tp.partition)) or 0) - position)
     metrics.consumer_lag.clear()  # partitions moved to another worker stop reporting here
     for tp, lag in lags.items():
         metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)

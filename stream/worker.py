@@ -22,6 +22,7 @@ stages in one process (models/topology.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -47,7 +48,7 @@ from distillguard.stream.config import Settings
 from distillguard.stream.intake.formats import account_attribute_list, input_formats
 from distillguard.stream.kafka_security import faust_kwargs
 from distillguard.stream.keyed_store import Codec, KeyedStore
-from distillguard.stream.lag import measure_lag
+from distillguard.stream.lag import EndOffsets, measure_lag
 from distillguard.stream.learned_table import LearnedTable
 from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.pipeline import Pipeline
@@ -177,14 +178,23 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
         finally:
             await learned.stop()
 
-    consumed = (names.input, names.by_account, names.group_links, names.group_verdicts,
-                names.learn)
+    consumed = (names.input, *extra_inputs, names.by_account, names.group_links,
+                names.group_verdicts, names.learn)
+    ends = EndOffsets(settings)
+
+    @app.task
+    async def close_end_offsets():
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await ends.stop()
 
     @app.timer(interval=settings.lag_interval_s)
     async def measure():
         """Consumer lag per owned partition, and how many profiles this worker holds."""
         try:
-            await measure_lag(app.consumer, gaps, metrics, consumed)
+            await measure_lag(app.consumer, ends, gaps, metrics, consumed,
+                              (names.input, *extra_inputs))
             metrics.accounts.set(len(stage.profiles))
         except Exception as err:  # a gauge must never take the worker down
             log.warning("lag measurement failed: %s: %s", type(err).__name__, err)
