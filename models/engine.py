@@ -97,13 +97,19 @@ class Engine:
                               zlib.crc32(event.event_id.encode()))
 
     def receive(self, verdict: GroupVerdict) -> None:
-        """A group's verdict on one of its members; if it changes what the account holds, the
-        account is due for `rescore`. Unknown (expired) accounts are ignored."""
+        """A group's verdict on one of its members. The account keeps it; if its group risk
+        moved by a point or more, the account is due for `rescore`. Unknown (expired) accounts
+        are ignored."""
         profile = self.profiles.get(verdict.account_id)
-        if profile is None or not hold(profile.group_verdicts, verdict):
+        if profile is None:
+            return
+        held = profile.group_verdicts
+        before = combine(held)[0]
+        if not hold(held, verdict):
             return
         self.profiles[verdict.account_id] = profile
-        self.due.add(verdict.account_id)
+        if abs(combine(held)[0] - before) >= 1.0:
+            self.due.add(verdict.account_id)
 
     def rescore(self) -> list[Outcome]:
         """Score the accounts whose group verdicts changed since their last score."""

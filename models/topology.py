@@ -19,6 +19,8 @@ from distillguard.models.groups import GroupState, fold, verdicts
 from distillguard.models.outcomes import Outcome
 
 FLUSH_PASSES = 4  # a rescore publishes nothing new, so two passes settle; bounded regardless
+RESCORE_EVERY = 500  # events between rescores of accounts whose group verdicts changed (the
+                     # worker rescores them once per batch, of up to a few thousand events)
 
 
 class GroupTable:
@@ -41,26 +43,33 @@ class GroupTable:
 class LocalTopology:
     """Drives the engine's side doors in-process, after every event."""
 
-    def __init__(self, engine: Engine, groups: GroupTable | None = None) -> None:
+    def __init__(self, engine: Engine, groups: GroupTable | None = None,
+                 rescore_every: int = RESCORE_EVERY) -> None:
         self.engine = engine
         self.groups = groups if groups is not None else GroupTable()
+        self.rescore_every = rescore_every
+        self._events = 0
 
     def settle(self) -> list[Outcome]:
-        """Route what scoring published to the group stage, deliver the verdicts, rescore the
-        accounts whose verdicts changed (their rescores publish nothing new)."""
+        """After an event: route what scoring published to the group stage and deliver the
+        verdicts; every `rescore_every` events, rescore the accounts whose group risk moved
+        (as the worker does once per batch; their rescores publish nothing new)."""
         engine = self.engine
-        if not engine.links:
-            return []
         links, engine.links = engine.links, []
         for link_key, summary in links:
             for verdict in self.groups.merge(link_key, summary):
                 engine.receive(verdict)
+        self._events += 1
+        if self._events < self.rescore_every or not engine.due:
+            return []
+        self._events = 0
         return engine.rescore()
 
     def finish(self, account_ids: list[str]) -> list[Outcome]:
         """End of a replay: score what is unscored, then settle the group stage."""
         outcomes = self.engine.flush(account_ids)
         for _ in range(FLUSH_PASSES):
+            self._events = self.rescore_every
             settled = self.settle()
             if not settled:
                 break

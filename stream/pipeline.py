@@ -158,7 +158,7 @@ class Pipeline:
         if not outcome.duplicate:
             self.metrics.scored.inc()
             self.metrics.last_event_ts.set(event.ts)
-        if self.topology is not None and self.engine.links:
+        if self.topology is not None:
             for settled in self.topology.settle():
                 self.record(settled)
         return outcome

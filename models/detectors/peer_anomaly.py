@@ -23,6 +23,7 @@ PEER_FEATURES = (
     "templated_share", "reasoning_share", "temperature_zero_share",
 )
 SCORE_BINS = 200  # the score threshold is read from a histogram of learned scores over 0..1
+THRESHOLD_SAMPLE = 4  # every 4th learned vector is scored for that histogram (a sample is enough)
 
 
 class PeerSnapshot(msgspec.Struct, array_like=True):
@@ -71,7 +72,7 @@ class PeerAnomaly:
             if value > self.high[i]:
                 self.high[i] = value
         x = self._scaled(v)
-        if self.learned >= self.warmup:
+        if self.learned >= self.warmup and self.learned % THRESHOLD_SAMPLE == 0:
             score = self.model.score_one(x)
             self.scores[min(SCORE_BINS - 1, max(0, int(score * SCORE_BINS)))] += 1
             self._cut = None

@@ -1,0 +1,129 @@
+"""End-to-end latency at a steady rate: one worker (PostgreSQL sink on) takes `--rate` events/s
+for `--seconds`; how long from producing an event to its account's row in PostgreSQL showing
+that event counted, and how long the consumer lag takes to return to 0 once the load stops.
+Needs the broker and an admin PostgreSQL URL (each run gets a scratch database).
+
+    .venv/bin/python -m tests.bench.bench_latency --broker 127.0.0.1:9092 \
+        --database-url postgresql+psycopg2://... [--rate 4000] [--seconds 60]
+
+Latency of a row = when a poll (every 50 ms) first sees the account's `seq` reach n, minus when
+the account's n-th distinct event was produced. Rows move when an account is scored (every 25
+events or an hour of event time), so every scoring event is one sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import msgspec
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from distillguard.stream.simulate.generator import SimConfig, generate
+
+from tests.bench.bench_worker import pct
+from tests.helpers import scratch_database
+from tests.integration.test_lag_gauge import LAG, backlog
+from tests.integration.worker_proc import WorkerProcess
+
+
+async def produce(broker: str, topic: str, events: list[dict], rate: int, seconds: float,
+                  sent_at: dict[str, list[float]]) -> int:
+    encode = msgspec.json.Encoder().encode
+    producer = AIOKafkaProducer(bootstrap_servers=broker, linger_ms=5)
+    await producer.start()
+    tick, sent = 0.01, 0
+    started = time.perf_counter()
+    try:
+        while sent < len(events) and time.perf_counter() - started < seconds:
+            due = min(len(events), int((time.perf_counter() - started) * rate))
+            while sent < due:
+                e = events[sent]
+                await producer.send(topic, key=e["account_id"].encode(), value=encode(e))
+                sent_at[e["account_id"]].append(time.time())
+                sent += 1
+            await asyncio.sleep(tick)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def poll_rows(url: str, seen: dict[tuple[str, int], float], stop: threading.Event) -> None:
+    engine = sa.create_engine(url)
+    query = sa.text("SELECT account_id, seq FROM account_risk")
+    try:
+        while not stop.is_set():
+            try:
+                with engine.connect() as conn:
+                    rows = conn.execute(query).all()
+            except sa.exc.ProgrammingError:  # not migrated yet
+                rows = []
+            now = time.time()
+            for account, seq in rows:
+                seen.setdefault((account, seq), now)
+            stop.wait(0.05)
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--broker", default="127.0.0.1:9092")
+    ap.add_argument("--database-url", required=True, help="admin URL of PostgreSQL")
+    ap.add_argument("--rate", type=int, default=4000)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--accounts", type=int, default=2000)
+    args = ap.parse_args()
+    n = int(args.rate * args.seconds)
+    _, stream = generate(SimConfig(events=n, accounts=args.accounts, seed=31,
+                                   hours=max(1.0, args.seconds / 60)))
+    events = list(stream)[:n]
+    tmp = Path(tempfile.mkdtemp(prefix="dg-bench-latency-"))
+    sent_at: dict[str, list[float]] = defaultdict(list)
+    seen: dict[tuple[str, int], float] = {}
+    with scratch_database(args.database_url) as url:
+        worker = WorkerProcess(args.broker, url, tmp)
+        worker.start()
+        stop = threading.Event()
+        poller = threading.Thread(target=poll_rows, args=(url, seen, stop), daemon=True)
+        poller.start()
+        try:
+            time.sleep(5)  # the persister migrates and joins its group
+            t0 = time.perf_counter()
+            sent = asyncio.run(produce(args.broker, worker.input_topic, events, args.rate,
+                                       args.seconds, sent_at))
+            load_s = time.perf_counter() - t0
+            stopped = time.perf_counter()
+            drained_at = None
+            while time.perf_counter() - stopped < 120:
+                gauge = sum(v for k, v in worker.metrics().items() if k.startswith(LAG))
+                if backlog(args.broker, worker) == 0 and gauge == 0:
+                    drained_at = time.perf_counter() - stopped
+                    break
+                time.sleep(0.2)
+            time.sleep(2)  # the last rows
+        finally:
+            stop.set()
+            poller.join()
+            worker.stop()
+    latencies = sorted(seen_at - sent_at[account][seq - 1]
+                       for (account, seq), seen_at in seen.items()
+                       if 0 < seq <= len(sent_at.get(account, ())))
+    print(f"\nproduced {sent} events in {load_s:.1f} s ({sent / load_s:,.0f}/s) to one worker "
+          f"(PostgreSQL sink on), {args.accounts} accounts")
+    if latencies:
+        print(f"produce -> row in PostgreSQL, {len(latencies)} rows: p50 {pct(latencies, 0.5):.2f} s"
+              f", p90 {pct(latencies, 0.9):.2f} s, p99 {pct(latencies, 0.99):.2f} s, "
+              f"max {latencies[-1]:.2f} s")
+    print("consumer lag back to 0: " + (f"{drained_at:.1f} s after the load stopped"
+                                        if drained_at is not None else "not within 120 s"))
+
+
+if __name__ == "__main__":
+    main()
