@@ -222,7 +222,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
         flags = (int(shape > 0), int(reasoning), int(tiny_logprob), int(agentic), int(grading))
         subs = self.substreams
-        subs.add(0, key_hash(event.api_key_id or ""), flags)
+        subs.add(0, key_hash(event.api_key_id) if event.api_key_id else 0, flags)
         system = event.prompt.system_sha256 if event.prompt is not None else None
         subs.add(1, int(system[:8], 16) if system else 0, flags)
         subs.add(2, int(ts // 3600) % 24 // HOUR_BLOCK, flags)

@@ -50,8 +50,10 @@ class SubStreams(msgspec.Struct, array_like=True):
             row[column] += flag
 
     def top(self, dim: int, k: int = 2) -> list[int]:
-        """Keys of the k heaviest sub-streams of a dimension."""
-        return [r[KEY] for r in sorted(self.rows[dim], key=lambda r: -r[COUNT])[:k]]
+        """Keys of the k heaviest sub-streams of a dimension that have a value. Key 0 is "no
+        value" (no API key, no system prompt): it names nothing the account shares with others,
+        so it is never returned (it would link every account without a system prompt)."""
+        return [r[KEY] for r in sorted(self.rows[dim], key=lambda r: -r[COUNT]) if r[KEY]][:k]
 
 
 def own(row: list[int]) -> int:
