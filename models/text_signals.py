@@ -29,12 +29,19 @@ REASONING_BY_LANGUAGE = {
 }
 LANGUAGES = tuple(REASONING_BY_LANGUAGE)
 REASONING_PHRASES = tuple(p for phrases in REASONING_BY_LANGUAGE.values() for p in phrases)
-GRADING_PHRASES = (
-    "rate the response", "rate this response", "score the response", "grade the answer",
-    "grade this answer", "rate each response", "rubric", "on a scale of 1", "on a scale from 1",
-    "which response is better", "which answer is better", "reward model", "preference label",
-    "preference pair", "assistant a", "assistant b",
-)
+# Judge / reward prompts, by the grammar of grading rather than any framework's template: the
+# thing evaluated (a response, answer, output...) with a judging word ("judge", "evaluate",
+# "rubric"...), or with a milder grading word ("rate", "score", "compare"...) and a scoring
+# format (a scale, "[[...]]", a verdict); or a second labelled candidate ("Assistant B",
+# "Response (b)", "Output b"): two candidates side by side are a comparison.
+JUDGE_WORDS = ("judge", "evaluat", "rubric", "verdict", "grading")
+GRADE_WORDS = ("assess", "rate ", "rating", "score", "grade ", "critique", "compare", "better")
+GRADED_THINGS = ("response", "answer", "output", "completion", "assistant", "summar")
+SCALE_WORDS = ("on a scale", "scale of", "scale from", "rubric", "verdict", "[[", "score:",
+               "rating:", "1 to 10", "1-10", "1 to 5", "1-5", "criteria", " tie", "is better")
+_SECOND_CANDIDATE = re.compile(
+    r"\b(?:assistant|response|output|answer|completion|candidate|model|summary)\s?[(\[]?b[)\]]?"
+    r"(?:'s)?\b")
 
 
 # Every phrase contains one of these stems: most prompts contain none and are done after a few
@@ -43,8 +50,6 @@ REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "skip", "pas
                    "passo", "razonamiento", "raisonnement", "überlegungen", "ragionamento",
                    "raciocínio", "шаг", "рассужд", "一步", "逐步", "推理", "思考", "ステップ",
                    "段階", "단계")
-GRADING_STEMS = ("rate ", "score ", "grade ", "rubric", "scale ", "better", "reward", "preference",
-                 "assistant ")
 
 
 WINDOW = 256  # instructions sit at a prompt's start or end; documents in between are skipped
@@ -55,11 +60,6 @@ def instruction_view(text: str) -> str:
     if len(text) <= 2 * WINDOW:
         return text.lower()
     return f"{text[:WINDOW]} {text[-WINDOW:]}".lower()
-
-
-def _contains_any(low: str, stems: tuple[str, ...], phrases: tuple[str, ...]) -> bool:
-    return any(s in low for s in stems) and any(p in low for p in phrases)
-
 
 
 _PHRASE_BITS = tuple((phrase, 1 << bit) for bit, phrases in
@@ -83,7 +83,11 @@ def reasoning_language(low: str) -> int:
 
 def is_grading_prompt(low: str) -> bool:
     """`low` is the prompt's `instruction_view`."""
-    return _contains_any(low, GRADING_STEMS, GRADING_PHRASES)
+    if any(t in low for t in GRADED_THINGS) and (
+            any(w in low for w in JUDGE_WORDS)
+            or (any(w in low for w in GRADE_WORDS) and any(f in low for f in SCALE_WORDS))):
+        return True
+    return " b" in low and _SECOND_CANDIDATE.search(low) is not None
 
 
 # Writing systems by Unicode block start: language-agnostic, so a sweep in any number of
@@ -124,3 +128,12 @@ def is_choice_item(text: str) -> bool:
                 or f"\n{label}:" in tail or f" {label}) " in tail):
             found += 1
     return found >= 3
+
+
+def is_closed_question(text: str) -> bool:
+    """A prompt whose answer is a label, not a continuation: a multiple-choice item, or a prompt
+    that ends by asking (a question mark, or a colon as in "Answer:" or "Sentiment:"). A logprob
+    read of its answer reveals a choice among few labels, not the model's next-token
+    distribution over open text."""
+    end = text.rstrip()[-1:]
+    return end in "?:\uff1f\uff1a" or is_choice_item(text)

@@ -196,12 +196,12 @@ def test_reasoning_asks_alone_reach_medium_not_high():
 
 
 def test_population_norms_snapshot_roundtrips():
-    from distillguard.models.thresholds import PRIOR, PopulationNorms, Snapshot
+    from distillguard.models.thresholds import HISTORY, PRIOR, PopulationNorms, Snapshot
 
     norms = PopulationNorms()
     assert norms.norms("x") == PRIOR  # warm-up: the conservative prior
-    for i in range(2000):
-        norms.learn("x", (100.0 + i % 50, 40.0, None, None), 1, i)
+    for i in range(2000):  # 100 accounts, 20 events each past their first HISTORY
+        norms.learn("x", (100.0 + i % 50, 40.0, None, None), HISTORY + 1 + i // 100, i)
     learned = norms.norms("x")
     assert learned != PRIOR and 100 <= learned.long_output <= 200
     snap = msgspec.msgpack.decode(msgspec.msgpack.encode(norms.snapshot()), type=Snapshot)
@@ -211,15 +211,32 @@ def test_population_norms_snapshot_roundtrips():
 
 
 def test_one_high_volume_account_cannot_move_the_norms():
-    from distillguard.models.thresholds import PopulationNorms
+    from distillguard.models.thresholds import HISTORY, PopulationNorms
 
     norms = PopulationNorms()
-    for i in range(3000):
-        norms.learn("x", (100.0, 40.0, None, None), 1 + i % 20, i)  # many small accounts
+    for i in range(3000):  # many accounts, 20 learned events each
+        norms.learn("x", (100.0, 40.0, None, None), HISTORY + 1 + i // 150, i)
     before = norms.norms("x").long_output
     for i in range(100_000):
         norms.learn("x", (5000.0, 40.0, None, None), i + 1, i * 2654435761)  # one harvester
     assert norms.norms("x").long_output == before
+
+
+def test_norms_learn_from_judged_accounts_of_a_populated_segment():
+    """An account's first HISTORY events teach nothing (it is not judged yet), and a segment of
+    a few accounts answers with the population's cut-offs, not its own."""
+    from distillguard.models.thresholds import HISTORY, MIN_ACCOUNTS, PopulationNorms
+
+    norms = PopulationNorms()
+    for i in range(3000):  # the population: answers of ~100 tokens, 60 accounts
+        norms.learn("crowd", (100.0, 40.0, None, None), HISTORY + 1 + i // 60, i)
+    for i in range(HISTORY):  # a newcomer's first requests are not learned
+        norms.learn("crowd", (5000.0, 40.0, None, None), i + 1, i)
+    assert norms.norms("crowd").long_output < 200
+    for i in range(2000):  # a rare client: MIN_ACCOUNTS - 1 accounts with very long answers
+        norms.learn("rare", (5000.0, 40.0, None, None), HISTORY + 1 + i // (MIN_ACCOUNTS - 1), i)
+    assert norms.learned["rare"] >= 300 and norms.accounts["rare"] == MIN_ACCOUNTS - 1
+    assert norms.norms("rare") == norms.norms("*")
 
 
 def test_group_stage_rarity_and_behaviour():
