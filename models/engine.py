@@ -12,7 +12,7 @@ from collections.abc import Iterable, MutableMapping
 
 from distillguard.models.alerting import apply_label, maybe_alert, suppress
 from distillguard.models.clusters import GroupStage
-from distillguard.models.detectors.peer_anomaly import PeerAnomaly
+from distillguard.models.detectors.population import PopulationModels
 from distillguard.models.detectors.rules import FAMILIES, RULES
 from distillguard.models.engine_config import EngineConfig
 from distillguard.models.event import Event
@@ -24,26 +24,28 @@ from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.seen_events import SeenEvents
 from distillguard.models.thresholds import PRIOR, PopulationNorms, segment_of
 
-PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
 CLUSTER_MIN_RISK = 30.0
 
 
 class Engine:
     def __init__(self, profiles: MutableMapping[str, AccountProfile],
-                 config: EngineConfig | None = None, peers: PeerAnomaly | None = None,
+                 config: EngineConfig | None = None, population: PopulationModels | None = None,
                  feedback: FeedbackState | None = None, seen: SeenEvents | None = None) -> None:
         self.profiles = profiles
         self.seen = seen if seen is not None else SeenEvents()  # event-id de-duplication
         self.config = config or EngineConfig()
-        self.peers = peers or PeerAnomaly()
+        off = self.config.disabled
+        river_off = "river" in off
+        self.population = population or PopulationModels(  # river models; snapshot me
+            peers=not river_off and "peers" not in off,
+            verdicts=not river_off and "verdicts" not in off)
         self.groups = GroupStage()
         self.norms = PopulationNorms()
         self.models = ModelReleases()
         self.feedback_state = feedback or FeedbackState()  # learned from labels; snapshot me
-        off = self.config.disabled
         self.off_rules = frozenset(r for fam in off for r in FAMILIES.get(fam, ()))
-        self.use_groups, self.use_peers = "groups" not in off, "river" not in off
+        self.use_groups = "groups" not in off
         self.use_norms = "norms" not in off
         self._reemitted: set[str] = set()  # accounts whose state was re-sent after a duplicate
 
@@ -108,12 +110,8 @@ class Engine:
     def _score(self, p: AccountProfile, trigger_event_id: str) -> Outcome:
         features = account_features(p)
         weighted = [(r, w) for r, w in rule_reasons(p, features) if r.code not in self.off_rules]
-        peer_score = self.peers.score_one(features) if self.use_peers else 0.0
-        peer_strength = self.peers.strength(peer_score) if self.use_peers else 0.0
-        if peer_strength > 0:
-            weighted.append((Reason("unlike_peers",
-                                    f"behaviour unlike other accounts (anomaly {peer_score:.2f})",
-                                    peer_strength, {"peer_anomaly": peer_score}), PEER_WEIGHT))
+        rule_risk, _ = fuse(weighted)
+        weighted += self.population.reasons(p.events, features)
         own_risk, _ = fuse(weighted)
         if self.use_groups:
             self.groups.publish(p, own_risk, extraction_level(p, features))
@@ -125,8 +123,7 @@ class Engine:
         weighted = suppress(p, weighted)
         weight = self.feedback_state.weight
         risk, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
-        if risk < self.config.learn_below_risk and self.use_peers:
-            self.peers.learn_one(features)
+        self.population.learn(p.events, features, rule_risk)
         severity = severity_of(risk)
         alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)
         p.risk, p.reasons = risk, [r.text for r in reasons]
@@ -164,8 +161,10 @@ class Engine:
             return False
         p = self.profiles.get(account_id)
         if p is not None:
-            strengths = {r.code: r.strength for r, _ in rule_reasons(p)}
+            features = account_features(p)
+            strengths = {r.code: r.strength for r, _ in rule_reasons(p, features)}
             apply_label(p, label, reason_codes, strengths)
+            self.population.label(p.events, features, label == "true_positive")
             self.profiles[account_id] = p
         return True
 
