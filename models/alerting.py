@@ -21,6 +21,7 @@ REASON_GROUPS = {
     "extraction_shape": "distillation", "extraction_minority": "distillation",
     "templated_sweep": "distillation", "hydra_cluster": "campaign",
     "behaviour_drift": "behaviour_change", "unlike_peers": "behaviour_change",
+    "resembles_harvesters": "distillation",
 }
 
 

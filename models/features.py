@@ -136,6 +136,6 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
 def tool_variety(f: dict[str, float]) -> float:
     """0..1: how much the tool-use looks like many environments rather than one product's
     agent: distinct system prompts per request (each episode its own tool schemas), or, when
-    the system prompt stays the same, many different tool-set sizes (at most 0.7: a product may
-    enable tools per task)."""
-    return max(_ramp(f["distinct_system_share"], 0.05, 0.2), 0.7 * _ramp(f["tool_set_sizes"], 4, 10))
+    the system prompt stays the same, many different tool-set sizes (at most 0.5: a product may
+    enable tools per task, and an agent framework may offer whatever tools a task needs)."""
+    return max(_ramp(f["distinct_system_share"], 0.05, 0.2), 0.5 * _ramp(f["tool_set_sizes"], 4, 10))

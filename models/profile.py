@@ -245,7 +245,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.scripts |= scripts_of(text)
         if shape or reasoning or probe or grading:  # evidence an analyst can look up
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
-        extractive = shape > 0 or probe == 2 or grading or reasoning
+        harvest = shape > 0 or probe == 2 or grading
+        extractive = harvest or reasoning
         self.extractive += extractive
         subs = self.substreams
         system = prompt.system_sha256 if prompt is not None else None
@@ -257,7 +258,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
                 (zlib.crc32(user.encode()) & 0xFFFF | 1) if user else 0)
         if extractive:
             for dim, k in enumerate(keys):
-                subs.add(dim, k, extractive, reasoning)
+                subs.add(dim, k, not harvest)
         else:
             for dim, k in enumerate(keys):
                 subs.count(dim, k)

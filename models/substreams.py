@@ -18,7 +18,7 @@ import msgspec
 
 SLOTS = 4
 # Row layout: [key hash, count, base, harvest-like requests (extraction-shaped, open-text probe,
-# grading prompt or reasoning ask), reasoning asks]
+# grading prompt or reasoning ask), requests harvest-like only by their reasoning ask]
 KEY, COUNT, BASE, EXTRACTIVE, REASONING = range(5)
 FLAG_COLUMNS = (EXTRACTIVE,)
 FLAG_NAMES = ("harvest-like",)
@@ -66,11 +66,12 @@ class SubStreams(msgspec.Struct, array_like=True):
         else:
             self._row(dim, key)[COUNT] += 1
 
-    def add(self, dim: int, key: int, extractive: bool, reasoning: bool) -> None:
+    def add(self, dim: int, key: int, reasoning_only: bool) -> None:
+        """One harvest-like request; `reasoning_only`: harvest-like only by its reasoning ask."""
         row = self._row(dim, key)
         row[COUNT] += 1
-        row[EXTRACTIVE] += extractive
-        row[REASONING] += reasoning
+        row[EXTRACTIVE] += 1
+        row[REASONING] += reasoning_only
 
     def top(self, dim: int, k: int = 2) -> list[int]:
         """Keys of the k heaviest sub-streams of a dimension that have a value. Key 0 names
@@ -89,7 +90,7 @@ def most_extractive(subs: SubStreams, min_events: int, total_events: int = 0,
     """The sub-stream whose harvest-like share is highest among those with at least
     `min_events` of their own: (where, behaviour, share, events, harvest-like share of the
     rest of the account, events of the rest, share of its harvest-like requests that are
-    reasoning asks), the rest computed from `total_events` and `total_flagged` (the account's
+    only reasoning asks), the rest computed from `total_events` and `total_flagged` (the account's
     count of harvest-like requests) when given; ("", "", 0, 0, 0, 0, 0) if none."""
     best = ("", "", 0.0, 0, 0.0, 0, 0.0)
     for d, rows in enumerate(subs.rows):

@@ -277,8 +277,8 @@ RULES: dict[str, tuple[Rule, float]] = {
     # A single strong-looking signal that honest users also show (reasoning asks: tutoring,
     # chain-of-thought benchmarks; many languages) is capped at medium (< 80) on its own.
     "logprob_harvesting": (logprob_harvesting, 0.97),
-    "reasoning_elicitation": (reasoning_harvesting, 0.7),
-    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.65),
+    "reasoning_elicitation": (reasoning_harvesting, 0.6),
+    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.6),
     "extraction_shape": (extraction_shape, 0.85),
     "extraction_minority": (shaped_minority, 0.5),
     "substream_extraction": (substream_extraction, 0.9),
@@ -296,8 +296,9 @@ RULES: dict[str, tuple[Rule, float]] = {
 
 
 # Signal families, for the eval's ablation rows (EngineConfig.disabled). "groups" (the
-# cross-account stage), "river" (the peer model) and "norms" (population thresholds; off =
-# the conservative prior) are switched off in the engine.
+# cross-account stage), the river models ("peers": HalfSpaceTrees, "verdicts": the logistic
+# model taught by the rules' confident verdicts, "river": both) and "norms" (population
+# thresholds; off = the conservative prior) are switched off in the engine.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "shape": ("extraction_shape", "extraction_minority"),
     "substreams": ("substream_extraction",),
@@ -307,5 +308,5 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "agentic": ("agentic_harvesting",),
     "timing": ("scripted_around_the_clock", "rate_held_under_quota"),
     "account": ("new_account_volume", "release_chasing", "behaviour_drift"),
-    "groups": (), "river": (), "norms": (),
+    "groups": (), "peers": (), "verdicts": (), "river": (), "norms": (),
 }
