@@ -36,7 +36,12 @@ class GroupStage:
     def publish(self, p: AccountProfile, own_risk: float, extraction: float) -> None:
         """Fold the account's summary into each of its groups; deliver what changed."""
         summary = member_summary(p, own_risk, extraction)
-        for key in link_keys(p):
+        keys = link_keys(p)
+        latest = self.latest.get(p.account_id)
+        if latest:  # verdicts of keys the account no longer carries (an old template) expire
+            for stale in [k for k in latest if k not in keys]:
+                del latest[stale]
+        for key in keys:
             state = fold(self.groups.get(key), key, summary)
             self.groups[key] = state
             self.groups.move_to_end(key)
