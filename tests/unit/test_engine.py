@@ -257,3 +257,39 @@ def test_group_stage_rarity_and_behaviour():
     assert group_risk(crowd, "asn:x")[0] < 20          # a big cloud + SDK links nobody alone
     assert group_risk(honest, "sys:y")[0] == 0         # shared, but not extraction-like
     assert len(crowd.members) <= 64 and group_risk(crowd, "asn:x")[2] > 200
+
+
+def test_context_evidence_never_lifts_one_medium_behaviour_into_an_alert():
+    from distillguard.models.outcomes import Reason
+    from distillguard.models.scoring import CONTEXT_CAP, fuse
+
+    def reason(code):
+        return Reason(code, code, 1.0)
+
+    medium = [(reason("reasoning_elicitation"), RULES["reasoning_elicitation"][1])]
+    context = [(reason(c), w) for c, w in (("scripted_around_the_clock", 0.3),
+                                           ("new_account_volume", 0.35),
+                                           ("unlike_peers", 0.35), ("resembles_harvesters", 0.35))]
+    assert fuse(medium)[0] == 60.0
+    risk, reasons = fuse(medium + context)
+    assert risk == round(100 * (1 - 0.4 * (1 - CONTEXT_CAP)), 1) < 80
+    assert reasons[0].code == "reasoning_elicitation"
+    # two behaviours are independent evidence and do add up
+    assert fuse(medium + [(reason("extraction_shape"), 0.85)])[0] > 90
+
+
+def test_group_verdicts_of_keys_no_longer_carried_expire():
+    from distillguard.models.clusters import GroupStage
+
+    stage = GroupStage()
+    harvesters = [AccountProfile(f"h{i}", events=100, last_ts=1.0, payment_fingerprint="card-1")
+                  for i in range(6)]
+    member = AccountProfile("m", events=100, first_ts=50_000.0, last_ts=50_001.0,
+                            payment_fingerprint="card-1")  # another start wave: only the card
+    for p in harvesters:
+        stage.publish(p, 90.0, 0.9)
+    stage.publish(member, 10.0, 0.0)
+    assert stage.verdict_of("m")[0] > 0  # linked by the card
+    member.payment_fingerprint = "card-2"  # its own card now: the old link no longer holds
+    stage.publish(member, 10.0, 0.0)
+    assert stage.verdict_of("m")[0] == 0
