@@ -113,11 +113,11 @@ def _ramp(value: float, low: float, high: float) -> float:
 def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     """0..1: how much of what the account does looks like harvesting a model's outputs, by any
     recipe (long answers to short prompts, logprob probes of open text, judge prompts, tool-use
-    episodes with ever-changing tool sets, reasoning asks with long reasoning). Used by the
+    episodes with ever-changing tool sets). Used by the
     group stage: a campaign's members need not each be a full distiller."""
     # Long answers to reasoning asks are what chain-of-thought benchmarks and tutors get: they
-    # are not counted as shaped (models.profile); only hidden reasoning makes reasoning asks
-    # extraction-like here.
+    # are not counted as shaped (models.profile), and reasoning asks are not extraction here,
+    # even on a reasoning model (a benchmark run against one has long hidden reasoning too).
     shaped = _ramp(f["shaped_share"], 0.05, 0.5)
     # Without text a probe of a choice item cannot be told from one of open text: it counts
     # for little unless logit bias shows the probing.
@@ -129,8 +129,7 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     # agent as often as a harvester's (it stays below EXTRACTIVE in models.groups).
     agentic = _ramp(f["tool_share"], 0.2, 0.7) * max(_ramp(f["distinct_system_share"], 0.05, 0.2),
                                                      0.4 * _ramp(f["tool_set_sizes"], 4, 10))
-    reasoning = f["reasoning_share"] * _ramp(f["long_reasoning_share"], 0.05, 0.4)
-    return max(shaped, probe, grading, agentic, reasoning) * _ramp(p.events, 3, 20)
+    return max(shaped, probe, grading, agentic) * _ramp(p.events, 3, 20)
 
 
 def tool_variety(f: dict[str, float]) -> float:

@@ -36,7 +36,9 @@ REASONING_PHRASES = tuple(p for phrases in REASONING_BY_LANGUAGE.values() for p 
 # "Response (b)", "Output b"): two candidates side by side are a comparison.
 JUDGE_WORDS = ("judge", "evaluat", "rubric", "verdict", "grading")
 GRADE_WORDS = ("assess", "rate ", "rating", "score", "grade ", "critique", "compare", "better")
-GRADED_THINGS = ("response", "answer", "output", "completion", "assistant", "summar")
+# "answer" alone is too common ("Answer:" ends label prompts): the answers or the answer.
+GRADED_THINGS = ("response", "answers", "the answer", "output", "completion", "assistant",
+                 "summar")
 SCALE_WORDS = ("on a scale", "scale of", "scale from", "rubric", "verdict", "[[", "score:",
                "rating:", "1 to 10", "1-10", "1 to 5", "1-5", "criteria", " tie", "is better")
 _SECOND_CANDIDATE = re.compile(
@@ -44,12 +46,22 @@ _SECOND_CANDIDATE = re.compile(
     r"(?:'s)?\b")
 
 
-# Every phrase contains one of these stems: most prompts contain none and are done after a few
-# substring scans.
-REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "skip", "paso", "étape", "schritt",
-                   "passo", "razonamiento", "raisonnement", "überlegungen", "ragionamento",
-                   "raciocínio", "шаг", "рассужд", "一步", "逐步", "推理", "思考", "ステップ",
-                   "段階", "단계")
+# Beyond the phrases, an English ask for the process by its grammar: a verb that asks to show
+# something and a noun of the process ("Explain how you got there", "Give the full
+# derivation", "Detail every intermediate result", "Work it out slowly"). Apps phrase their
+# asks in their own words; a list of phrases alone misses most of them.
+PROCESS_VERBS = ("explain", "show", "give", "detail", "walk", "justify", "describe", "write out",
+                 "work", "reason", "think", "break down", "lay out", "go through", "include")
+PROCESS_NOUNS = ("step", "stage", "derivation", "working", "intermediate", "reasoning",
+                 "thought process", "how you", "it out", "your logic", "your thinking",
+                 "calculation")
+# Every phrase and process noun contains one of these stems: most prompts contain none and are
+# done after a few substring scans.
+REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "skip", "stage", "deriv",
+                   "working", "intermediate", "how you", "it out", "logic", "calculation",
+                   "paso", "étape", "schritt", "passo", "razonamiento", "raisonnement",
+                   "überlegungen", "ragionamento", "raciocínio", "шаг", "рассужд", "一步", "逐步",
+                   "推理", "思考", "ステップ", "段階", "단계")
 
 
 WINDOW = 256  # instructions sit at a prompt's start or end; documents in between are skipped
@@ -78,6 +90,8 @@ def reasoning_language(low: str) -> int:
     for phrase, bit in _PHRASE_BITS:
         if phrase in low:
             return bit
+    if any(n in low for n in PROCESS_NOUNS) and any(v in low for v in PROCESS_VERBS):
+        return 1  # English
     return 0
 
 
