@@ -26,6 +26,7 @@ from distillguard.models.thresholds import PRIOR, PopulationNorms, segment_of
 
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
 CLUSTER_MIN_RISK = 30.0
+KEEP_REASONS = 3  # texts kept in the profile: what `score`'s CSV shows (the update has them all)
 
 
 class Engine:
@@ -126,7 +127,7 @@ class Engine:
         self.population.learn(p.events, features, rule_risk)
         severity = severity_of(risk)
         alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)
-        p.risk, p.reasons = risk, [r.text for r in reasons]
+        p.risk, p.reasons = risk, [r.text for r in reasons[:KEEP_REASONS]]
         p.scored_at_events, p.scored_at_ts = p.events, p.last_ts
         update = RiskUpdate(account_id=p.account_id, seq=p.events, risk=risk, severity=severity,
                             reasons=reasons, event_ts=p.last_ts, first_alert_ts=p.first_alert_ts,
