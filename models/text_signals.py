@@ -41,9 +41,9 @@ GRADED_THINGS = ("response", "answers", "the answer", "output", "completion", "a
                  "summar")
 SCALE_WORDS = ("on a scale", "scale of", "scale from", "rubric", "verdict", "[[", "score:",
                "rating:", "1 to 10", "1-10", "1 to 5", "1-5", "criteria", " tie", "is better")
+CANDIDATES = ("assistant", "response", "output", "completion", "candidate", "summar")
 _SECOND_CANDIDATE = re.compile(
-    r"\b(?:assistant|response|output|answer|completion|candidate|model|summary)\s?[(\[]?b[)\]]?"
-    r"(?:'s)?\b")
+    r"\b(?:assistant|response|output|completion|candidate|summary)\s?[(\[]?b[)\]]?(?:'s)?\b")
 
 
 # Beyond the phrases, an English ask for the process by its grammar: a verb that asks to show
@@ -56,13 +56,31 @@ PROCESS_NOUNS = ("step", "stage", "derivation", "working", "intermediate", "reas
                  "thought process", "how you", "it out", "your logic", "your thinking",
                  "calculation")
 # Every phrase and process noun contains one of these stems: most prompts contain none and are
-# done after a few substring scans.
+# done after a few substring scans (the non-ASCII stems only for text that is not ASCII).
 REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "skip", "stage", "deriv",
                    "working", "intermediate", "how you", "it out", "logic", "calculation",
-                   "paso", "étape", "schritt", "passo", "razonamiento", "raisonnement",
-                   "überlegungen", "ragionamento", "raciocínio", "шаг", "рассужд", "一步", "逐步",
-                   "推理", "思考", "ステップ", "段階", "단계")
+                   "paso", "passo", "razonamiento", "raisonnement", "ragionamento")
+WIDE_STEMS = ("étape", "schritt", "überlegungen", "raciocínio", "шаг", "рассужд", "一步", "逐步",
+              "推理", "思考", "ステップ", "段階", "단계")
 
+
+def any_of(words: tuple[str, ...]):
+    """`f(low) -> bool`: does `low` contain any of `words`? Compiled once into one `or` chain of
+    `in` tests, ~3x faster than any() over a generator (this runs on every prompt)."""
+    return eval("lambda low: " + " or ".join(f"{w!r} in low" for w in words))
+
+
+_has_reasoning_stem = any_of(REASONING_STEMS)
+_has_wide_stem = any_of(WIDE_STEMS)
+_has_process_noun = any_of(PROCESS_NOUNS)
+_has_process_verb = any_of(PROCESS_VERBS)
+_has_candidate = any_of((*CANDIDATES, "answer"))
+_has_reasoning_phrase = any_of(REASONING_PHRASES)
+_has_graded_thing = any_of(GRADED_THINGS)
+_has_judge_word = any_of(JUDGE_WORDS)
+_has_grade_word = any_of(GRADE_WORDS)
+_has_scale_word = any_of(SCALE_WORDS)
+_has_second_candidate = any_of(CANDIDATES)
 
 WINDOW = 256  # instructions sit at a prompt's start or end; documents in between are skipped
 
@@ -82,26 +100,25 @@ def reasoning_language(low: str) -> int:
     """Bit of the language whose reasoning phrase the prompt uses (0 when it asks for none).
     `low` is the prompt's `instruction_view`. Latin-script languages share "passo a passo" and
     the like; the first listed language wins, which is enough to count languages swept."""
-    for stem in REASONING_STEMS:
-        if stem in low:
-            break
-    else:
+    if not _has_reasoning_stem(low) and (low.isascii() or not _has_wide_stem(low)):
         return 0
-    for phrase, bit in _PHRASE_BITS:
-        if phrase in low:
-            return bit
-    if any(n in low for n in PROCESS_NOUNS) and any(v in low for v in PROCESS_VERBS):
+    if _has_reasoning_phrase(low):
+        for phrase, bit in _PHRASE_BITS:
+            if phrase in low:
+                return bit
+    if _has_process_noun(low) and _has_process_verb(low):
         return 1  # English
     return 0
 
 
 def is_grading_prompt(low: str) -> bool:
     """`low` is the prompt's `instruction_view`."""
-    if any(t in low for t in GRADED_THINGS) and (
-            any(w in low for w in JUDGE_WORDS)
-            or (any(w in low for w in GRADE_WORDS) and any(f in low for f in SCALE_WORDS))):
+    if not _has_candidate(low):  # most prompts: nothing graded, nothing compared
+        return False
+    if _has_graded_thing(low) and (
+            _has_judge_word(low) or (_has_grade_word(low) and _has_scale_word(low))):
         return True
-    return " b" in low and _SECOND_CANDIDATE.search(low) is not None
+    return _has_second_candidate(low) and _SECOND_CANDIDATE.search(low) is not None
 
 
 # Writing systems by Unicode block start: language-agnostic, so a sweep in any number of

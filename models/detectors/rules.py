@@ -266,8 +266,7 @@ def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | Non
     if strength == 0:
         return None
     return Reason("substream_extraction",
-                  f"{where} carries {n} requests, {share:.0%} of them harvest-like "
-                  f"(long answers to short prompts, open-text probes, grading or reasoning asks), "
+                  f"{where} carries {n} requests, {share:.0%} of them harvest-like, "
                   f"against {rest:.0%} for the rest of the account", strength,
                   {"substream_share": share, "substream_events": n, "rest_share": rest})
 
