@@ -180,6 +180,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
     # detection, issue 8 round 2
     extractive: int = 0                  # harvest-like requests: shaped, open-text probe,
     #                                      grading prompt or reasoning ask (sub-streams' flag)
+    raw_risk: int = -1                   # risk before calibration (models.calibration), -1: none
 
     def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR) -> None:
         """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the
