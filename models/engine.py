@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Iterable, MutableMapping
 
 from distillguard.models.alerting import apply_label, maybe_alert, suppress
+from distillguard.models.calibration import AlertCalibrator
 from distillguard.models.clusters import GroupStage
 from distillguard.models.detectors.population import PopulationModels
 from distillguard.models.detectors.rules import FAMILIES, RULES
@@ -45,6 +46,7 @@ class Engine:
         self.norms = PopulationNorms()
         self.models = ModelReleases()
         self.feedback_state = feedback or FeedbackState()  # learned from labels; snapshot me
+        self.calibrator = AlertCalibrator(self.config.alert_fpr)  # from labels; snapshot me
         self.off_rules = frozenset(r for fam in off for r in FAMILIES.get(fam, ()))
         self.use_groups = "groups" not in off
         self.use_norms = "norms" not in off
@@ -123,7 +125,10 @@ class Engine:
                              CLUSTER_WEIGHT))
         weighted = suppress(p, weighted)
         weight = self.feedback_state.weight
-        risk, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
+        raw, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
+        risk = self.calibrator.score_one(raw)
+        self.calibrator.learn_one(p.raw_risk if p.raw_risk >= 0 else None, raw)
+        p.raw_risk = int(raw)
         self.population.learn(p.events, features, rule_risk)
         severity = severity_of(risk)
         alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)
@@ -166,6 +171,8 @@ class Engine:
             strengths = {r.code: r.strength for r, _ in rule_reasons(p, features)}
             apply_label(p, label, reason_codes, strengths)
             self.population.label(p.events, features, label == "true_positive")
+            if p.raw_risk >= 0:
+                self.calibrator.label(p.raw_risk, label == "false_positive")
             self.profiles[account_id] = p
         return True
 
