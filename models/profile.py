@@ -50,9 +50,9 @@ def visible_output(event: Event) -> int:
 LONG_FACTOR = 1.0  # an answer over the segment's 75th percentile of answers is long
 ANSWER_MIN = 16    # fewer visible tokens is a label or a probe, not an answer
 # A reasoning ask explains a long answer (a worked solution is a few times a plain one), not
-# an essay: a visible answer over twice the segment's long cut-off is extraction-shaped even
+# an essay: a visible answer over three times the segment's long cut-off is extraction-shaped even
 # when the prompt asked for steps.
-ESSAY_FACTOR = 2.0
+ESSAY_FACTOR = 3.0
 
 
 def extraction_shaped(event: Event, norms: Norms = PRIOR) -> int:

@@ -130,9 +130,11 @@ def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | N
 
 
 def behaviour_drift(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """Against the account's own baseline (its recent window at its 50th request)."""
+    """Against the account's own baseline (its recent window at its 50th request). What is
+    "extraction-shaped" moves with the population's cut-offs while they warm up (every account
+    of a fresh replay drifts a little), so the recent share must also be large on its own."""
     name, before, now = drift(p)
-    strength = ramp(now - before, 0.25, 0.6)
+    strength = ramp(now - before, 0.25, 0.6) * ramp(now, 0.4, 0.7)
     if strength == 0:
         return None
     return Reason("behaviour_drift",
