@@ -80,6 +80,7 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "open_probe_share": _share(p.tiny_max_tokens_logprobs - p.choice_probes, n)
         if p.with_text else 0.0,
         "extractive_share": _share(p.extractive, n),
+        "soft_label_share": _share(p.soft_labels, n),
         "distinct_system_share": systems / n if n else 0.0,
         "substream_share": sub_share,
         "substream_events": float(sub_events),
@@ -122,8 +123,8 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     # Without text a probe of a choice item cannot be told from one of open text: it counts
     # for little unless logit bias shows the probing.
     open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3
-    probe = _ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
-        open_text, _ramp(f["logit_bias_share"], 0.1, 0.4))
+    probe = max(_ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
+        open_text, _ramp(f["logit_bias_share"], 0.1, 0.4)), _ramp(f["soft_label_share"], 0.1, 0.4))
     grading = _ramp(f["grading_share"], 0.1, 0.5)
     # Distinct system prompts are the mark here; a varying tool count alone is a product's
     # agent as often as a harvester's (it stays below EXTRACTIVE in models.groups).

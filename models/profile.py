@@ -72,6 +72,16 @@ def extraction_shaped(event: Event, norms: Norms = PRIOR) -> int:
     return 2 if messages <= 1 else 0
 
 
+def is_answer_read(event: Event, out: int) -> bool:
+    """Logprobs read over a whole answer, not a probe: more than PROBE_TOKENS visible tokens, no
+    shorter than the prompt, to a prompt that is not a conversation (soft labels; a RAG app
+    scoring its grounded answers reads them over a long prompt)."""
+    visible = out - (event.reasoning_tokens or 0) if (event.reasoning_tokens or 0) <= out else out
+    messages = event.prompt.messages if event.prompt is not None else None
+    return visible > PROBE_TOKENS and visible >= (event.input_tokens or 0) and (
+        messages is None or messages <= 1)
+
+
 def _remember(recent: list[str], value: str, keep: int = RECENT_SCOPES) -> None:
     """Most-recent-first list of distinct values, at most `keep` long."""
     if recent and recent[0] == value:
@@ -181,6 +191,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
     extractive: int = 0                  # harvest-like requests: shaped, open-text probe,
     #                                      grading prompt or reasoning ask (sub-streams' flag)
     raw_risk: int = -1                   # risk before calibration (models.calibration), -1: none
+    soft_labels: int = 0                 # logprobs read over whole answers (is_answer_read)
 
     def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR) -> None:
         """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the
@@ -240,6 +251,10 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.shaped_requests += 1
         elif shape:
             self.shaped_unknown += 1
+        if probe == 0 and event.params is not None and (
+                event.params.logprobs or (event.params.top_logprobs or 0) > 0) and is_answer_read(
+                event, out):
+            self.soft_labels += 1  # the distribution over a whole harvested answer
         if (event.reasoning_tokens or 0) > norms.long_reasoning:
             self.long_reasoning += 1
         if text and (reasoning or shape):  # languages of the asks that matter, not of all chat

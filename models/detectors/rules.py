@@ -53,6 +53,23 @@ def logprob_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
                   {"tiny_logprob_share": share, "logit_bias_share": f["logit_bias_share"]})
 
 
+def soft_label_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Answers taken with their top logprobs: the teacher's distribution over every token of a
+    harvested answer (soft-label distillation). Benign logprob reads are of labels and choices
+    (probes), or of answers grounded in a long prompt; these are answers at least as long as a
+    prompt that is no conversation."""
+    if p.events < 30:
+        return None
+    share = f["soft_label_share"]
+    strength = ramp(confident_share(p.soft_labels, p.events), 0.1, 0.4)
+    if strength == 0:
+        return None
+    return Reason("soft_label_harvesting",
+                  f"{share:.0%} of requests take the top logprobs of whole answers "
+                  f"({p.soft_labels} of {p.events})", strength,
+                  {"soft_label_share": share})
+
+
 def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     """A large share of requests are extraction-shaped: single-turn (or short, with the turn
     count unknown) prompts whose visible answer is longer than three quarters of this
@@ -262,8 +279,10 @@ def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | Non
         p.substreams, 12, p.events, p.extractive)
     if rest_n < 12:
         return None
-    sure = confident_share(share * n, n)  # 18 of 18 is surer than 9 of 12
-    strength = ramp(sure, 0.4, 0.8) * ramp(sure - rest, 0.3, 0.6)
+    # Judged like an account of its own (extraction_shape's bar, on the share shown with
+    # confidence: 18 of 18 is surer than 9 of 12), and only where the rest is clearly apart.
+    sure = confident_share(share * n, n)
+    strength = ramp(sure, 0.2, 0.6) * ramp(sure - rest, 0.3, 0.6)
     strength *= 1.0 - 0.3 * reasoning
     if strength == 0:
         return None
@@ -278,6 +297,7 @@ RULES: dict[str, tuple[Rule, float]] = {
     # A single strong-looking signal that honest users also show (reasoning asks: tutoring,
     # chain-of-thought benchmarks; many languages) is capped at medium (< 80) on its own.
     "logprob_harvesting": (logprob_harvesting, 0.97),
+    "soft_label_harvesting": (soft_label_harvesting, 0.9),
     "reasoning_elicitation": (reasoning_harvesting, 0.6),
     "multilingual_reasoning_sweep": (multilingual_reasoning, 0.6),
     "extraction_shape": (extraction_shape, 0.85),
@@ -305,7 +325,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "substreams": ("substream_extraction",),
     "text": ("reasoning_elicitation", "multilingual_reasoning_sweep", "judge_harvesting",
              "templated_sweep"),
-    "probes": ("logprob_harvesting", "logit_bias_probing"),
+    "probes": ("logprob_harvesting", "logit_bias_probing", "soft_label_harvesting"),
     "agentic": ("agentic_harvesting",),
     "timing": ("scripted_around_the_clock", "rate_held_under_quota"),
     "account": ("new_account_volume", "release_chasing", "behaviour_drift"),

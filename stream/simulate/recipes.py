@@ -104,9 +104,10 @@ def _gsm8k_fewshot(rng, src: TextSource, shots: int) -> str:
 def bench_cot(rng, n, start, duration, ctx):
     """GSM8K / BBH with chain-of-thought: zero-shot "Let's think step by step", or few-shot
     worked exemplars; answers of any usual length; some run against a reasoning model."""
-    src, task = _src(ctx), rng.choice(["gsm8k", "gsm8k", "bbh", "gsm8k_fewshot"])
+    src, task = _src(ctx), ctx.get("task") or rng.choice(["gsm8k", "gsm8k", "bbh", "gsm8k_fewshot"])
     out_median, max_tokens = rng.uniform(100, 700), rng.choice([256, 512, 1024, 2048, 4096])
     reasoning = rng.uniform(500, 6000) if rng.random() < 0.25 else 0.0
+    reasoning = ctx.get("reasoning", reasoning)  # a reasoning model's hidden tokens (median)
     temperature = 0 if rng.random() < 0.7 else rng.choice([0.2, 0.6, 1.0])
     shots = rng.choice([4, 8])
     rows = []
@@ -186,7 +187,7 @@ def labelling_app(rng, n, start, duration, ctx):
                        "Which topic is this news item about: world, sports, business or tech?",
                        "Rate this app review from 1 to 5 stars. Reply with the number only."])
     label_word = rng.choice(["Label:", "Answer:", "Sentiment:", "Category:"])
-    logprobs = rng.random() < 0.35
+    logprobs = ctx.get("logprobs", rng.random() < 0.35)
     rows = []
     for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted", "diurnal"])):
         text = f"{task}\n\n{src.sample('review', rng)}" + (f"\n{label_word}" if logprobs else "")
@@ -353,7 +354,9 @@ def _harvest_request(rng, src: TextSource, style: dict) -> Request:
     return req
 
 
-def harvest_style(rng, src: TextSource, recipe: str) -> dict:
+def harvest_style(rng, src: TextSource, recipe: str, ctx_style: dict | None = None) -> dict:
+    """One account's way of harvesting; `ctx_style` overrides what was drawn."""
+    ctx_style = ctx_style or {}
     orca = [s for s in (src.side.get("sensei_orca_system_messages") or {}).get("orca", []) if s]
     style = {"kinds": ["instruction"], "out_median": rng.uniform(250, 1500),
              "temperature": rng.choice([0, 0.3, 0.7, 1.0]), "max_tokens": rng.choice([2048, 4096]),
@@ -371,12 +374,13 @@ def harvest_style(rng, src: TextSource, recipe: str) -> dict:
         style["messages"] = None  # the gateway does not log turns for this client
     if rng.random() < 0.2:
         style["users"] = rng.randint(20, 2000)  # passes made-up end-user ids
-    return style
+    return style | ctx_style
 
 
 def response_harvest(rng, n, start, duration, ctx):
     src = _src(ctx)
-    style = ctx.get("style") or harvest_style(rng, src, ctx.get("recipe", "harvest"))
+    style = ctx.get("style") or harvest_style(rng, src, ctx.get("recipe", "harvest"),
+                                              ctx.get("style_overrides"))
     return [(ts, _harvest_request(rng, src, style))
             for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"]))]
 
@@ -458,7 +462,7 @@ def logprob_extract(rng, n, start, duration, ctx):
     """Next-token distributions over web text prefixes, some with logit bias to see past top-k;
     or soft labels: the top logprobs of every token of long answers to instructions."""
     src = _src(ctx)
-    if rng.random() < 0.3:
+    if ctx.get("soft", rng.random() < 0.3):
         return _soft_labels(rng, src, n, start, duration)
     bias_share, max_tok = rng.choice([0, 0.3, 0.7]), rng.randint(1, 20)
     top = rng.choice([5, 10, 20])
