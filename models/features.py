@@ -54,7 +54,8 @@ def account_features(p: AccountProfile) -> dict[str, float]:
     g = p.gap_raw
     cv = g.std / g.mean if g.n > 2 and g.mean > 0 else 1.0
     burstiness = (cv - 1.0) / (cv + 1.0)
-    _, _, sub_share, sub_events, _, _, _ = most_extractive(p.substreams, 20)
+    _, _, sub_share, sub_events, _, _, _ = most_extractive(p.substreams, 20,
+                                                           span_s=p.last_ts - p.first_ts)
     # Unknown turns count when the prompt was short for its segment (models.profile): a short
     # total input leaves no room for a conversation before it.
     shaped = p.shaped_requests + p.shaped_unknown

@@ -27,6 +27,10 @@ NO_VALUE = ("the requests without an API key", "the requests without a system pr
             "the requests without an end user")
 KEYED, SYSTEM, HOURS, USER = range(4)
 HOUR_BLOCK = 3  # hours per "job" block: a night job runs in one or two of the eight blocks
+# An hour block is a recurring job only once the account has been seen across most of a day;
+# before that it is just an earlier or later stretch of time (a fresh replay's cut-offs settle
+# meanwhile, so later stretches look different from earlier ones for everybody).
+HOURS_MIN_SPAN_S = 20 * 3600.0
 
 
 def key_hash(value: str) -> int:
@@ -86,16 +90,20 @@ def own(row: list[int]) -> int:
 
 
 def most_extractive(subs: SubStreams, min_events: int, total_events: int = 0,
-                    total_flagged: int = 0) -> tuple[str, str, float, int, float, int, float]:
+                    total_flagged: int = 0, span_s: float = float("inf"),
+                    ) -> tuple[str, str, float, int, float, int, float]:
     """The sub-stream whose harvest-like share is highest among those with at least
     `min_events` of their own: (where, behaviour, share, events, harvest-like share of the
     rest of the account, events of the rest, share of its harvest-like requests that are
     only reasoning asks), the rest computed from `total_events` and `total_flagged` (the account's
-    count of harvest-like requests) when given; ("", "", 0, 0, 0, 0, 0) if none."""
+    count of harvest-like requests) when given; ("", "", 0, 0, 0, 0, 0) if none. Hour blocks
+    count only when the account spans `span_s` >= HOURS_MIN_SPAN_S."""
     best = ("", "", 0.0, 0, 0.0, 0, 0.0)
     for d, rows in enumerate(subs.rows):
         if len(rows) < 2 and d != HOURS:
             continue  # one key or one system prompt is the whole account, not a sub-stream
+        if d == HOURS and span_s < HOURS_MIN_SPAN_S:
+            continue
         for row in rows:
             n = own(row)
             if n < min_events:

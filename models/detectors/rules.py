@@ -81,9 +81,13 @@ def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     # The share shown with confidence (small accounts: a wide interval), not a volume ramp.
     # Without text, long answers to reasoning asks (a chain-of-thought benchmark) cannot be set
     # apart: unknown is not taken for harvesting, so more of the account must be shaped.
-    low, high = (0.2, 0.6) if p.with_text * 2 >= p.events else (0.4, 0.8)
+    # Without text it stays medium on its own (0.88 x 0.85 = 75): a zero-shot chain-of-thought
+    # benchmark is then indistinguishable from harvesting by shape, so an alert needs anything
+    # else (a campaign link, a sub-stream, context such as a new account).
+    with_text = p.with_text * 2 >= p.events
+    low, high = (0.2, 0.6) if with_text else (0.4, 0.8)
     strength = ramp(max(f["shaped_confident"], f["recent_shaped_share"] * ramp(p.events, 64, 128)),
-                    low, high)
+                    low, high) * (1.0 if with_text else 0.88)
     if strength == 0:
         return None
     return Reason("extraction_shape",
@@ -276,7 +280,7 @@ def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | Non
     reasoning asks only (an evaluation key running a chain-of-thought benchmark beside a
     product) counts for less: reasoning asks alone are medium at most."""
     where, _, share, n, rest, rest_n, reasoning = most_extractive(
-        p.substreams, 12, p.events, p.extractive)
+        p.substreams, 12, p.events, p.extractive, p.last_ts - p.first_ts)
     if rest_n < 12:
         return None
     # Judged like an account of its own (extraction_shape's bar, on the share shown with
