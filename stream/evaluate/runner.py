@@ -96,6 +96,9 @@ def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = No
             b.update(event)
         outputs.items.clear()
     for outcome in pipeline.engine.flush(list(profiles)):
+        if outcome.alert is not None:  # the end-of-replay score alerts too, as `score` does
+            a = outcome.alert.account_id
+            ours_alerts.setdefault(a, (outcome.alert.event_ts, count[a]))
         if outcome.risk is not None and outcome.risk.account_id in tracked:
             trajectories[outcome.risk.account_id].append((outcome.risk.event_ts,
                                                           outcome.risk.risk))
