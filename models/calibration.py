@@ -11,9 +11,11 @@ A(t): accounts whose latest risk is >= t (a histogram of every account's latest 
 account counted once, moved from bin to bin as its risk changes); f(t): the share of false
 positives among labelled accounts with risk >= t; B: the benign accounts, estimated as all
 accounts minus the labelled-true share of those alerted. The bar is the lowest t >= 80 with
-FPR(t) <= `target_fpr`; risk is then mapped monotonically (ranking unchanged) so that the
-published risk is >= 80 exactly when the raw risk is >= the bar: everything downstream (bands,
-alerts, `score`'s CSV) keeps reading 80 as the alert line.
+FPR(t) <= `target_fpr` (the bar stays at 80 until MIN_LABELS labels, MIN_FALSE of them false,
+were given: with no false positive labelled there is nothing to calibrate); risk is then mapped
+monotonically (ranking unchanged) so that the published risk is >= 80 exactly when the raw risk
+is >= the bar: everything downstream (bands, alerts, `score`'s CSV) keeps reading 80 as the
+alert line.
 
 A population model like the river ones: `learn_one` changes state, `score_one` never does;
 `snapshot()` / `restore()` carry plain lists.
@@ -25,8 +27,8 @@ import msgspec
 
 ALERT = 80.0
 BINS = 101               # risk 0..100 in steps of 1
-MIN_LABELS = 20          # labelled accounts (at or above the bar) before the bar moves
-LABEL_SMOOTHING = 1.0    # one imagined label of each kind per bin range: no bar from 2 labels
+MIN_LABELS = 20          # labelled accounts (at or above the bar) before the bar moves...
+MIN_FALSE = 3            # ...of which this many false positives: no bar moved by one label
 
 
 class CalibrationSnapshot(msgspec.Struct, array_like=True):
@@ -79,11 +81,12 @@ class AlertCalibrator:
             acc, fp, tp = acc + self.accounts[t], fp + self.false[t], tp + self.true[t]
             tails[t] = (acc, fp, tp)
         alerted, fp80, tp80 = tails[start]
-        true_share = (tp80 + LABEL_SMOOTHING) / (fp80 + tp80 + 2 * LABEL_SMOOTHING)
-        benign = max(1.0, total - alerted * true_share)
+        if fp80 < MIN_FALSE:
+            return ALERT
+        benign = max(1.0, total - alerted * tp80 / (fp80 + tp80))
         for t in range(start, BINS):
             acc, fp, tp = tails[t]
-            f = (fp + LABEL_SMOOTHING) / (fp + tp + 2 * LABEL_SMOOTHING)
+            f = fp / (fp + tp) if fp + tp else 0.0
             if acc * f / benign <= self.target_fpr:
                 return float(t)
         return float(BINS - 1)

@@ -279,10 +279,11 @@ class AccountProfile(msgspec.Struct, array_like=True):
             for dim, k in enumerate(keys):
                 subs.count(dim, k)
         recent = self.recent
+        shaped = float(shape > 0)  # unknown turns with a short prompt count, as in the totals
         if self.events == 1:
-            recent[:3] = (shape / 2, float(reasoning), float(probe == 2))
+            recent[:3] = (shaped, float(reasoning), float(probe == 2))
         else:
-            recent[R_SHAPED] += RECENT_ALPHA * (shape / 2 - recent[R_SHAPED])
+            recent[R_SHAPED] += RECENT_ALPHA * (shaped - recent[R_SHAPED])
             recent[R_REASONING] += RECENT_ALPHA * (reasoning - recent[R_REASONING])
             recent[R_TINY_LOGPROB] += RECENT_ALPHA * ((probe == 2) - recent[R_TINY_LOGPROB])
             if self.events == BASELINE_EVENTS:  # the account's own baseline, to measure drift

@@ -58,3 +58,17 @@ def test_an_account_counts_once_however_often_it_is_scored():
     for before, after in ((10.0, 50.0), (50.0, 85.0), (85.0, 99.0)):
         cal.learn_one(before, after)
     assert sum(cal.accounts) == 1 and cal.accounts[99] == 1
+
+
+def test_labels_that_are_all_true_never_move_the_bar():
+    """A small population whose alerts analysts all confirm: nothing to calibrate (a smoothed
+    estimate once invented false positives here and raised the bar over most harvesters)."""
+    rng = random.Random(3)
+    cal = AlertCalibrator(target_fpr=0.01)
+    for _ in range(170):
+        cal.learn_one(None, rng.uniform(0, 70))
+    for _ in range(115):
+        cal.learn_one(None, rng.uniform(80, 100))
+    for _ in range(60):
+        cal.label(rng.uniform(80, 100), false_positive=False)
+    assert cal.bar == ALERT
