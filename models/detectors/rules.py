@@ -286,7 +286,7 @@ def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | Non
     # Judged like an account of its own (extraction_shape's bar, on the share shown with
     # confidence: 18 of 18 is surer than 9 of 12), and only where the rest is clearly apart.
     sure = confident_share(share * n, n)
-    strength = ramp(sure, 0.2, 0.6) * ramp(sure - rest, 0.3, 0.6)
+    strength = ramp(sure, 0.15, 0.45) * ramp(sure - rest, 0.2, 0.45)
     strength *= 1.0 - 0.3 * reasoning
     if strength == 0:
         return None
