@@ -17,10 +17,12 @@ COOLDOWN_S = 24 * 3600.0     # after a day without escalation a still-risky acco
 SUPPRESSION_MARGIN = 0.25    # a silenced reason comes back when its strength rises this much
 REASON_GROUPS = {
     "logprob_harvesting": "logit_extraction", "logit_bias_probing": "logit_extraction",
+    "soft_label_harvesting": "logit_extraction",
     "reasoning_elicitation": "distillation", "multilingual_reasoning_sweep": "distillation",
     "extraction_shape": "distillation", "extraction_minority": "distillation",
     "templated_sweep": "distillation", "hydra_cluster": "campaign",
     "behaviour_drift": "behaviour_change", "unlike_peers": "behaviour_change",
+    "resembles_harvesters": "distillation",
 }
 
 

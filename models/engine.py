@@ -26,7 +26,7 @@ from distillguard.models.engine_config import EngineConfig
 from distillguard.models.event import Event
 from distillguard.models.features import account_features, extraction_level
 from distillguard.models.group_messages import GroupVerdict, MemberSummary
-from distillguard.models.groups import combine, hold, link_keys, member_summary
+from distillguard.models.groups import combine, group_of, hold, link_keys, member_summary
 from distillguard.models.learned import Learned, Learner
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
 from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_output
@@ -34,12 +34,12 @@ from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.seen_events import SeenEvents
 from distillguard.models.thresholds import PRIOR, segment_of
 
-PEER_WEIGHT = 0.45  # peers alone can make an account "medium", never alert on their own
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
 CLUSTER_MIN_RISK = 30.0
 # An account tells its groups again when its request count grew by this factor (a few dozen
 # summaries over an account's life, not one per score); its first score always tells them.
 REPUBLISH_GROWTH = 1.25
+KEEP_REASONS = 3  # texts kept in the profile: what `score`'s CSV shows (the update has them all)
 
 
 class Engine:
@@ -51,13 +51,15 @@ class Engine:
         self.profiles = profiles
         self.seen = seen if seen is not None else SeenEvents()  # event-id de-duplication
         self.config = config or EngineConfig()
-        self.learned = learned if learned is not None else Learned()
+        off = self.config.disabled
+        self.learned = learned if learned is not None else Learned(
+            alert_fpr=self.config.alert_fpr, peers="river" not in off and "peers" not in off,
+            verdicts="river" not in off and "verdicts" not in off)
         self.learn: Learner = learn if learn is not None else self.learned
         self.links: list[tuple[str, MemberSummary]] = []  # for the group stage
         self.due: set[str] = set()  # accounts whose group verdicts changed since their score
-        off = self.config.disabled
         self.off_rules = frozenset(r for fam in off for r in FAMILIES.get(fam, ()))
-        self.use_groups, self.use_peers = "groups" not in off, "river" not in off
+        self.use_groups = "groups" not in off
         self.use_norms = "norms" not in off
         self._reemitted: set[str] = set()  # accounts whose state was re-sent after a duplicate
 
@@ -141,18 +143,17 @@ class Engine:
     def _score(self, p: AccountProfile, trigger_event_id: str) -> Outcome:
         features = account_features(p)
         weighted = [(r, w) for r, w in rule_reasons(p, features) if r.code not in self.off_rules]
-        peers = self.learned.peers
-        peer_score = peers.score_one(features) if self.use_peers else 0.0
-        peer_strength = peers.strength(peer_score) if self.use_peers else 0.0
-        if peer_strength > 0:
-            weighted.append((Reason("unlike_peers",
-                                    f"behaviour unlike other accounts (anomaly {peer_score:.2f})",
-                                    peer_strength, {"peer_anomaly": peer_score}), PEER_WEIGHT))
+        rule_risk, _ = fuse(weighted)
+        weighted += self.learned.population.reasons(p.events, features)
         own_risk, _ = fuse(weighted)
         if self.use_groups and p.events >= p.published_events * REPUBLISH_GROWTH:
             summary = member_summary(p, own_risk, extraction_level(p, features))
-            self.links += [(key, summary) for key in link_keys(p)]
+            keys = link_keys(p)
+            self.links += [(key, summary) for key in keys]
             p.published_events = p.events
+            # verdicts of keys the account no longer carries (an old template bucket) expire
+            carried = {group_of(key) for key in keys}
+            p.group_verdicts = [v for v in p.group_verdicts if v.group in carried]
         group_risk, group_text, strongest = combine(p.group_verdicts) if self.use_groups else (
             0.0, "", None)
         in_group = strongest is not None and group_risk >= CLUSTER_MIN_RISK
@@ -162,12 +163,14 @@ class Engine:
                              CLUSTER_WEIGHT))
         weighted = suppress(p, weighted)
         weight = self.learned.feedback.weight
-        risk, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
-        if risk < self.config.learn_below_risk and self.use_peers:
-            self.learn.learn_peer(features)
+        raw, reasons = fuse([(r, w * weight(r.code)) for r, w in weighted])
+        risk = self.learned.calibrator.score_one(raw)
+        self.learn.learn_risk(p.raw_risk if p.raw_risk >= 0 else None, raw)
+        p.raw_risk = int(raw)
+        self.learn.learn_population(p.events, features, rule_risk)
         severity = severity_of(risk)
         alert = maybe_alert(p, risk, severity, reasons, trigger_event_id)
-        p.risk, p.reasons = risk, [r.text for r in reasons]
+        p.risk, p.reasons = risk, [r.text for r in reasons[:KEEP_REASONS]]
         p.scored_at_events, p.scored_at_ts = p.events, p.last_ts
         update = RiskUpdate(account_id=p.account_id, seq=p.events, risk=risk, severity=severity,
                             reasons=reasons, event_ts=p.last_ts, first_alert_ts=p.first_alert_ts,
@@ -196,14 +199,19 @@ class Engine:
                  label_id: int = 0) -> None:
         """An analyst labelled an alert. False positives silence those reasons for the account
         until its behaviour changes (idempotent); the label also goes to the population's
-        feedback state, which reweighs reasons for everyone only from enough accounts' labels
-        and ignores a label id it applied already (models/feedback.py)."""
-        self.learn.label(label_id, account_id, label, reason_codes)
+        learned state (once per label id): the feedback weights, which reweigh reasons for
+        everyone only from enough accounts' labels (models/feedback.py), the river verdict
+        model and the alert calibrator."""
         p = self.profiles.get(account_id)
-        if p is not None:
-            strengths = {r.code: r.strength for r, _ in rule_reasons(p)}
-            apply_label(p, label, reason_codes, strengths)
-            self.profiles[account_id] = p
+        if p is None:  # expired, or never seen here: the population still learns the label
+            self.learn.label(label_id, account_id, label, reason_codes, 0, None, -1)
+            return
+        features = account_features(p)
+        strengths = {r.code: r.strength for r, _ in rule_reasons(p, features)}
+        apply_label(p, label, reason_codes, strengths)
+        self.learn.label(label_id, account_id, label, reason_codes, p.events, features,
+                         p.raw_risk)
+        self.profiles[account_id] = p
 
 
 def rule_reasons(p: AccountProfile, features: dict[str, float] | None = None,

@@ -10,5 +10,6 @@ from dataclasses import dataclass
 class EngineConfig:
     score_every: int = 25          # score an account after this many new events...
     score_interval_s: float = 3600.0  # ...or this much event time since its last score
-    learn_below_risk: float = 50.0  # peer model learns only from accounts below this risk
+    learn_below_risk: float = 50.0  # population norms learn only from accounts below this risk
     disabled: tuple[str, ...] = ()  # signal families switched off (eval ablation): see FAMILIES
+    alert_fpr: float = 0.01         # benign accounts alerted, at most (models.calibration, labels)

@@ -22,6 +22,18 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+def confident_share(part: float, whole: float, z: float = 1.64) -> float:
+    """Lower end of the Wilson interval (one-sided 95%) of part/whole: the share an account's
+    requests show with confidence, so 20 of 30 and 200 of 300 do not weigh the same."""
+    if whole <= 0:
+        return 0.0
+    p = min(1.0, part / whole)
+    z2 = z * z
+    centre = p + z2 / (2 * whole)
+    spread = z * math.sqrt(p * (1 - p) / whole + z2 / (4 * whole * whole))
+    return max(0.0, (centre - spread) / (1 + z2 / whole))
+
+
 def drift(p: AccountProfile) -> tuple[str, float, float]:
     """The indicator that rose most over the account's own baseline: (name, before, now)."""
     if not p.recent_at_baseline:
@@ -42,8 +54,11 @@ def account_features(p: AccountProfile) -> dict[str, float]:
     g = p.gap_raw
     cv = g.std / g.mean if g.n > 2 and g.mean > 0 else 1.0
     burstiness = (cv - 1.0) / (cv + 1.0)
-    _, _, sub_share, sub_events = most_extractive(p.substreams, 20)
-    shaped = p.shaped_requests + 0.8 * p.shaped_unknown  # unknown turns: likely, not certain
+    _, _, sub_share, sub_events, _, _, _ = most_extractive(p.substreams, 20,
+                                                           span_s=p.last_ts - p.first_ts)
+    # Unknown turns count when the prompt was short for its segment (models.profile): a short
+    # total input leaves no room for a conversation before it.
+    shaped = p.shaped_requests + p.shaped_unknown
     systems = min(sketches.hll_count(p.distinct_systems), n) if n else 0.0
     age_days = (p.last_ts - p.created_ts) / DAY_S if p.created_ts is not None else -1.0
     minutes = p.minute_counts
@@ -55,6 +70,7 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "gap_regularity": max(0.0, -burstiness),
         "burstiness": burstiness,
         "shaped_share": _share(shaped, n),
+        "shaped_confident": confident_share(shaped, n),
         "shaped_known_share": _share(p.shaped_requests, n),
         "tool_share": _share(p.tool_requests, n),
         "many_tool_share": _share(p.many_tool_requests, n),
@@ -62,6 +78,10 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "long_reasoning_share": _share(p.long_reasoning, n),
         "scripts": float(p.scripts.bit_count()),
         "choice_probe_share": _share(p.choice_probes, p.tiny_max_tokens_logprobs),
+        "open_probe_share": _share(p.tiny_max_tokens_logprobs - p.choice_probes, n)
+        if p.with_text else 0.0,
+        "extractive_share": _share(p.extractive, n),
+        "soft_label_share": _share(p.soft_labels, n),
         "distinct_system_share": systems / n if n else 0.0,
         "substream_share": sub_share,
         "substream_events": float(sub_events),
@@ -95,17 +115,28 @@ def _ramp(value: float, low: float, high: float) -> float:
 def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     """0..1: how much of what the account does looks like harvesting a model's outputs, by any
     recipe (long answers to short prompts, logprob probes of open text, judge prompts, tool-use
-    episodes with ever-changing tool sets, reasoning asks with long reasoning). Used by the
+    episodes with ever-changing tool sets). Used by the
     group stage: a campaign's members need not each be a full distiller."""
-    # Long answers to reasoning asks are what chain-of-thought benchmarks and tutors get: for
-    # the group stage only hidden reasoning makes reasoning asks extraction-like.
-    shaped = _ramp(f["shaped_share"], 0.05, 0.5) * (1 - f["reasoning_share"])
+    # Long answers to reasoning asks are what chain-of-thought benchmarks and tutors get: they
+    # are not counted as shaped (models.profile), and reasoning asks are not extraction here,
+    # even on a reasoning model (a benchmark run against one has long hidden reasoning too).
+    shaped = _ramp(f["shaped_share"], 0.05, 0.5)
     # Without text a probe of a choice item cannot be told from one of open text: it counts
     # for little unless logit bias shows the probing.
     open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3
-    probe = _ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
-        open_text, _ramp(f["logit_bias_share"], 0.1, 0.4))
+    probe = max(_ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
+        open_text, _ramp(f["logit_bias_share"], 0.1, 0.4)), _ramp(f["soft_label_share"], 0.1, 0.4))
     grading = _ramp(f["grading_share"], 0.1, 0.5)
-    agentic = _ramp(f["tool_share"], 0.2, 0.7) * _ramp(f["distinct_system_share"], 0.1, 0.4)
-    reasoning = f["reasoning_share"] * _ramp(f["long_reasoning_share"], 0.05, 0.4)
-    return max(shaped, probe, grading, agentic, reasoning) * _ramp(p.events, 3, 20)
+    # Distinct system prompts are the mark here; a varying tool count alone is a product's
+    # agent as often as a harvester's (it stays below EXTRACTIVE in models.groups).
+    agentic = _ramp(f["tool_share"], 0.2, 0.7) * max(_ramp(f["distinct_system_share"], 0.05, 0.2),
+                                                     0.4 * _ramp(f["tool_set_sizes"], 4, 10))
+    return max(shaped, probe, grading, agentic) * _ramp(p.events, 3, 20)
+
+
+def tool_variety(f: dict[str, float]) -> float:
+    """0..1: how much the tool-use looks like many environments rather than one product's
+    agent: distinct system prompts per request (each episode its own tool schemas), or, when
+    the system prompt stays the same, many different tool-set sizes (at most 0.5: a product may
+    enable tools per task, and an agent framework may offer whatever tools a task needs)."""
+    return max(_ramp(f["distinct_system_share"], 0.05, 0.2), 0.5 * _ramp(f["tool_set_sizes"], 4, 10))

@@ -41,6 +41,7 @@ LSH_BANDS = 4            # simhash template bands of 16 bits each
 # minute is a coincidence unless the group behaves alike).
 KIND_WEIGHT = {"pay": 1.0, "reg": 0.9, "sys": 0.8, "lsh": 0.8, "net": 0.85, "asn": 0.6,
                "wave": 0.6}
+STRONG_KINDS = ("pay", "net")  # one payment instrument, one proxy range with the same client
 KIND_WORDS = {"pay": "a payment instrument", "reg": "a registration burst",
               "sys": "a system prompt", "lsh": "a prompt template", "net": "a proxy range and client",
               "asn": "a hosting network and client", "wave": "a start wave"}
@@ -155,6 +156,7 @@ def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
     changed = abs(risk - state.published_risk) >= REPUBLISH_POINTS or (
         risk == 0 and state.published_risk > 0)
     targets = list(state.members) if changed else [a for a in state.pending if risk > 0]
+    kind = link_key.split(":", 1)[0]
     state.pending.clear()
     if changed:
         state.published_risk = risk
@@ -163,8 +165,11 @@ def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
         m = state.members.get(account_id)
         if m is None:
             continue
-        # A benign-looking member of a risky group carries less of it: linked, not proven.
-        own = 0.4 + 0.6 * _ramp(m.extraction, 0.05, 0.4)
+        # A benign-looking member of a risky group carries less of it: linked, not proven; by a
+        # public template, system prompt, network, wave or burst (shared by strangers) still less
+        # than by a card or a proxy range.
+        floor = 0.4 if kind in STRONG_KINDS else 0.25
+        own = floor + (1 - floor) * _ramp(m.extraction, 0.05, 0.4)
         out.append(msgspec.structs.replace(judged, account_id=account_id,
                                            risk=round(risk * own, 1), ts=m.ts))
     return out

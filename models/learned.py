@@ -1,10 +1,11 @@
 """What the engine learns from the whole population, shared by every worker.
 
-Four things are learned across accounts: the population's cut-offs per segment
-(`thresholds.PopulationNorms`), the river peer model (`detectors.peer_anomaly.PeerAnomaly`),
-when each model was first requested (release chasing) and the analysts' verdicts per reason
-(`feedback.FeedbackState`). The engine reads them through a `Learned` and reports what it
-learned through a `Learner`, which is either
+Five things are learned across accounts: the population's cut-offs per segment
+(`thresholds.PopulationNorms`), the river models (`detectors.population.PopulationModels`:
+HalfSpaceTrees peers and the LogisticRegression verdict model), when each model was first
+requested (release chasing), the analysts' verdicts per reason (`feedback.FeedbackState`) and
+the alert calibration at a chosen false-positive rate (`calibration.AlertCalibrator`). The engine
+reads them through a `Learned` and reports what it learned through a `Learner`, which is either
 
 - the same `Learned` (one process: `score`, `demo`, `eval` learn at once), or
 - a `LearnDelta` that the Kafka worker sends once per batch to the single-partition learn topic,
@@ -21,11 +22,17 @@ import zlib
 from typing import Protocol
 
 import msgspec
-from distillguard.models.detectors.peer_anomaly import PeerAnomaly, PeerSnapshot
+from distillguard.models.calibration import AlertCalibrator, CalibrationSnapshot, risk_bin
+from distillguard.models.detectors.population import (
+    PopulationModels,
+    PopulationSnapshot,
+    features_of,
+    inputs_of,
+)
 from distillguard.models.feedback import FeedbackState
-from distillguard.models.thresholds import PopulationNorms, Snapshot, admitted, bins_of
+from distillguard.models.thresholds import FIRST, PopulationNorms, Snapshot, admitted, bins_of
 
-CODEC_VERSION = 1
+CODEC_VERSION = 2
 
 
 class Learner(Protocol):
@@ -33,9 +40,11 @@ class Learner(Protocol):
 
     def learn_norm(self, segment: str, values: tuple[float | None, ...], account_events: int,
                    event_hash: int) -> None: ...
-    def learn_peer(self, x: dict[str, float]) -> None: ...
+    def learn_population(self, events: int, f: dict[str, float], rule_risk: float) -> None: ...
+    def learn_risk(self, before: float | None, after: float) -> None: ...
     def see_model(self, model: str, ts: float) -> None: ...
-    def label(self, label_id: int, account_id: str, label: str, codes: list[str]) -> None: ...
+    def label(self, label_id: int, account_id: str, label: str, codes: list[str], events: int,
+              f: dict[str, float] | None, raw_risk: float) -> None: ...
 
 
 class ReleaseTimes(msgspec.Struct):
@@ -72,45 +81,60 @@ class ReleaseTimes(msgspec.Struct):
 class LearnDelta(msgspec.Struct, array_like=True):
     """What one batch of the per-account stage learned, summed (a `Learner`)."""
 
-    norms: dict[str, list] = {}          # segment -> [learned events, {slot: count}]
-    peers: list[list[float]] = []        # PeerAnomaly.vector of benign-looking accounts
+    norms: dict[str, list] = {}          # segment -> [learned, {slot: count}, first learned]
+    population: list[tuple[int, list[float], float]] = []  # (events, inputs_of(f), rule risk)
+    risks: dict[int, int] = {}           # calibration: risk bin -> accounts in minus out
     models: dict[str, float] = {}        # model -> earliest request time in the batch
-    labels: list[tuple[int, str, str, list[str]]] = []
+    labels: list[tuple[int, str, str, list[str], int, list[float], float]] = []
 
     def learn_norm(self, segment: str, values: tuple[float | None, ...], account_events: int,
                    event_hash: int) -> None:
-        if not admitted(account_events, event_hash):
+        admission = admitted(account_events, event_hash)
+        if not admission:
             return
         entry = self.norms.get(segment)
         if entry is None:
-            entry = self.norms[segment] = [0, {}]
+            entry = self.norms[segment] = [0, {}, 0]
         entry[0] += 1
+        entry[2] += admission == FIRST
         bins = entry[1]
         for slot, count in bins_of(values).items():
             bins[slot] = bins.get(slot, 0.0) + count
 
-    def learn_peer(self, x: dict[str, float]) -> None:
-        self.peers.append(PeerAnomaly.vector(x))
+    def learn_population(self, events: int, f: dict[str, float], rule_risk: float) -> None:
+        if PopulationModels.learns_from(events, rule_risk):
+            self.population.append((events, inputs_of(f), rule_risk))
+
+    def learn_risk(self, before: float | None, after: float) -> None:
+        risks = self.risks
+        if before is not None:
+            b = risk_bin(before)
+            risks[b] = risks.get(b, 0) - 1
+        a = risk_bin(after)
+        risks[a] = risks.get(a, 0) + 1
 
     def see_model(self, model: str, ts: float) -> None:
         first = self.models.get(model)
         if first is None or ts < first:
             self.models[model] = ts
 
-    def label(self, label_id: int, account_id: str, label: str, codes: list[str]) -> None:
-        self.labels.append((label_id, account_id, label, list(codes)))
+    def label(self, label_id: int, account_id: str, label: str, codes: list[str], events: int,
+              f: dict[str, float] | None, raw_risk: float) -> None:
+        self.labels.append((label_id, account_id, label, list(codes), events,
+                            inputs_of(f) if f else [], raw_risk))
 
     def __bool__(self) -> bool:
-        return bool(self.norms or self.peers or self.models or self.labels)
+        return bool(self.norms or self.population or self.risks or self.models or self.labels)
 
 
 class LearnedSnapshot(msgspec.Struct, array_like=True):
     version: int
     applied: dict[int, int]   # learn-topic partition -> last offset folded in (stream only)
     norms: Snapshot
-    peers: PeerSnapshot
+    population: PopulationSnapshot
     releases: ReleaseTimes
     feedback: FeedbackState
+    calibration: CalibrationSnapshot
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -118,14 +142,17 @@ _decode = msgspec.msgpack.Decoder(LearnedSnapshot).decode
 
 
 class Learned:
-    """The population-level state, readable by the engine, learnable in place (a `Learner`)."""
+    """The population-level state, readable by the engine, learnable in place (a `Learner`).
+    `peers` / `verdicts` off: the evaluation's ablation rows without a river model."""
 
-    def __init__(self, feedback_min_labels: int | None = None) -> None:
+    def __init__(self, feedback_min_labels: int | None = None, alert_fpr: float = 0.01,
+                 peers: bool = True, verdicts: bool = True) -> None:
         self.norms = PopulationNorms()
-        self.peers = PeerAnomaly()
+        self.population = PopulationModels(peers=peers, verdicts=verdicts)
         self.releases = ReleaseTimes()
         self.feedback = (FeedbackState() if feedback_min_labels is None
                          else FeedbackState(min_labels=feedback_min_labels))
+        self.calibrator = AlertCalibrator(alert_fpr)
         self.applied: dict[int, int] = {}
 
     # -- learning in place (one process) or from a worker's delta (the learner)
@@ -133,30 +160,45 @@ class Learned:
                    event_hash: int) -> None:
         self.norms.learn(segment, values, account_events, event_hash)
 
-    def learn_peer(self, x: dict[str, float]) -> None:
-        self.peers.learn_one(x)
+    def learn_population(self, events: int, f: dict[str, float], rule_risk: float) -> None:
+        self.population.learn(events, f, rule_risk)
+
+    def learn_risk(self, before: float | None, after: float) -> None:
+        self.calibrator.learn_one(before, after)
 
     def see_model(self, model: str, ts: float) -> None:
         self.releases.see(model, ts)
 
-    def label(self, label_id: int, account_id: str, label: str, codes: list[str]) -> None:
-        self.feedback.apply(label_id, account_id, label, codes)
+    def label(self, label_id: int, account_id: str, label: str, codes: list[str], events: int,
+              f: dict[str, float] | None, raw_risk: float) -> None:
+        """An analyst's label: counted once per label id (FeedbackState), then taught to the
+        river verdict model (if the account's features came with it) and the calibrator."""
+        if not self.feedback.apply(label_id, account_id, label, codes):
+            return
+        if f:
+            self.population.label(events, f, label == "true_positive")
+        if raw_risk >= 0:
+            self.calibrator.label(raw_risk, label == "false_positive")
 
     def apply(self, delta: LearnDelta) -> None:
         """Fold one worker's batch in (the learner calls this in the learn topic's order)."""
-        for segment, (learned, bins) in delta.norms.items():
-            self.norms.add(segment, learned, bins)
-        for vector in delta.peers:
-            self.peers.learn_vector(vector)
+        for segment, (learned, bins, accounts) in delta.norms.items():
+            self.norms.add(segment, learned, bins, accounts)
+        for events, values, rule_risk in delta.population:
+            self.population.learn(events, features_of(values), rule_risk)
+        if delta.risks:
+            self.calibrator.move(delta.risks)
         for model, ts in delta.models.items():
             self.releases.see(model, ts)
-        for label_id, account_id, label, codes in delta.labels:
-            self.feedback.apply(label_id, account_id, label, codes)
+        for label_id, account_id, label, codes, events, values, raw_risk in delta.labels:
+            self.label(label_id, account_id, label, codes, events,
+                       features_of(values) if values else None, raw_risk)
 
     # -- durable form
     def encode(self) -> bytes:
         snap = LearnedSnapshot(CODEC_VERSION, dict(self.applied), self.norms.snapshot(),
-                               self.peers.snapshot(), self.releases, self.feedback)
+                               self.population.snapshot(), self.releases, self.feedback,
+                               self.calibrator.snapshot())
         return zlib.compress(_encode(snap), 6)
 
     @classmethod
@@ -168,7 +210,8 @@ class Learned:
         learned = cls()
         learned.applied = dict(snap.applied)
         learned.norms.restore(snap.norms)
-        learned.peers = PeerAnomaly.restore(snap.peers)
+        learned.population.restore(snap.population)
         learned.releases = snap.releases
         learned.feedback = snap.feedback
+        learned.calibrator.restore(snap.calibration)
         return learned

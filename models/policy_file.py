@@ -23,7 +23,7 @@ from distillguard.models.policy import (
 BANDS = ("medium", "high", "critical")
 TOP_KEYS = ("scopes", "max_values_per_scope", "max_evidence_age", "extend_below_fraction", "rules")
 RULE_KEYS = ("action", "ttl", "if_reason", "scopes", "shadow")
-REASON_CODES = frozenset(RULES) | {"unlike_peers", "hydra_cluster"}
+REASON_CODES = frozenset(RULES) | {"unlike_peers", "resembles_harvesters", "hydra_cluster"}
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 

@@ -10,16 +10,18 @@ a msgpack array (field order, no names), so fields are only ever appended.
 from __future__ import annotations
 
 import math
+import zlib
 
 import msgspec
 from distillguard.models import sketches
 from distillguard.models.event import Event
 from distillguard.models.group_messages import GroupVerdict
 from distillguard.models.simhash import prompt_sha256, simhash64
-from distillguard.models.substreams import HOUR_BLOCK, SubStreams, key_hash
+from distillguard.models.substreams import HOUR_BLOCK, SubStreams
 from distillguard.models.text_signals import (
     instruction_view,
-    is_choice_item,
+    is_closed_question,
+    is_grading_prompt,
     reasoning_language,
     scripts_of,
 )
@@ -30,12 +32,15 @@ NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edit
 TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
 RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
 RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement decisions
-EXAMPLES = 5               # example event ids kept as alert evidence
+EXAMPLES = 3               # example event ids kept as alert evidence
 RECENT_ALPHA = 1 / 64      # recent-window features: exponential weight of ~64 requests
 PROBE_TOKENS = 16          # logprobs over at most this many tokens: a probe, not an answer
 BASELINE_EVENTS = 50       # the recent window at this many requests is the account's baseline
 # Indices of AccountProfile.recent (exponentially weighted over the last ~64 requests):
-R_SHAPED, R_REASONING, R_TINY_LOGPROB, R_SINGLE_TURN, R_LOG_OUTPUT, R_LOG_RATIO = range(6)
+R_SHAPED, R_REASONING, R_TINY_LOGPROB = range(3)  # TINY_LOGPROB: probes of open text
+_LN2 = math.log(2)
+
+
 def visible_output(event: Event) -> int:
     """Answer tokens without hidden reasoning (the contract counts reasoning inside output)."""
     out = event.output_tokens or 0
@@ -45,20 +50,37 @@ def visible_output(event: Event) -> int:
 
 LONG_FACTOR = 1.0  # an answer over the segment's 75th percentile of answers is long
 ANSWER_MIN = 16    # fewer visible tokens is a label or a probe, not an answer
+# A reasoning ask explains a long answer (a worked solution is a few times a plain one), not
+# an essay: a visible answer over three times the segment's long cut-off is extraction-shaped even
+# when the prompt asked for steps.
+ESSAY_FACTOR = 3.0
 
 
 def extraction_shaped(event: Event, norms: Norms = PRIOR) -> int:
     """One request that looks like harvesting a long answer: a visible answer over the
     population's 75th percentile of answers for its segment, and at least twice its own prompt
-    (the answer is the point, not the prompt). 2: single turn; 1: the message count is unknown (counted apart,
-    as weaker evidence); 0: not shaped or a conversation."""
+    (the answer is the point, not the prompt). 2: a single-turn request; 1: the message count is
+    unknown and the prompt is short for the segment (at most its median): without a turn count,
+    only a short prompt shows there was no conversation before it; 0: not shaped, or a
+    conversation."""
     visible = visible_output(event)
-    if visible < LONG_FACTOR * norms.long_output or visible < 2 * (event.input_tokens or 0):
+    prompt = event.input_tokens or 0
+    if visible < LONG_FACTOR * norms.long_output or visible < 2 * prompt:
         return 0
     messages = event.prompt.messages if event.prompt is not None else None
     if messages is None:
-        return 1
+        return 1 if prompt <= norms.short_input else 0
     return 2 if messages <= 1 else 0
+
+
+def is_answer_read(event: Event, out: int) -> bool:
+    """Logprobs read over a whole answer, not a probe: more than PROBE_TOKENS visible tokens, no
+    shorter than the prompt, to a prompt that is not a conversation (soft labels; a RAG app
+    scoring its grounded answers reads them over a long prompt)."""
+    visible = out - (event.reasoning_tokens or 0) if (event.reasoning_tokens or 0) <= out else out
+    messages = event.prompt.messages if event.prompt is not None else None
+    return visible > PROBE_TOKENS and visible >= (event.input_tokens or 0) and (
+        messages is None or messages <= 1)
 
 
 def _remember(recent: list[str], value: str, keep: int = RECENT_SCOPES) -> None:
@@ -107,13 +129,13 @@ class AccountProfile(msgspec.Struct, array_like=True):
     rate_mass: float = 0.0               # decayed request count, half-life RATE_HALF_LIFE_S
     input_tokens: int = 0
     output_tokens: int = 0
-    gaps: Moments = msgspec.field(default_factory=Moments)        # log inter-arrival seconds
+    gaps: Moments | None = None          # unused (was log inter-arrival seconds): 1 byte
     output_len: Moments = msgspec.field(default_factory=Moments)  # output tokens per request
     prompt_chars: Moments = msgspec.field(default_factory=Moments)
     hours: list[int] = msgspec.field(default_factory=lambda: [0] * 24)
     # parameters
     logprobs: int = 0
-    tiny_max_tokens_logprobs: int = 0    # max_tokens 1-5 together with logprobs
+    tiny_max_tokens_logprobs: int = 0    # logprobs over at most PROBE_TOKENS answer tokens
     logit_bias: int = 0
     temperature_zero: int = 0
     seeded: int = 0
@@ -125,7 +147,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
     near_duplicates: int = 0
     templated: int = 0
     distinct_prompts: bytearray = msgspec.field(default_factory=sketches.hll_new)
-    distinct_systems: bytearray = msgspec.field(default_factory=sketches.hll_new)
+    distinct_systems: bytearray = msgspec.field(
+        default_factory=lambda: sketches.hll_new(sketches.HLL_SMALL))
     recent_simhashes: list[int] = msgspec.field(default_factory=list)
     recent_api_keys: list[str] = msgspec.field(default_factory=list)    # last RECENT_SCOPES
     recent_source_ips: list[str] = msgspec.field(default_factory=list)  # distinct values
@@ -133,7 +156,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
     shaped_requests: int = 0
     new_model_events: int = 0
     reasoning_languages: int = 0          # bitmask over text_signals.LANGUAGES
-    recent: list[float] = msgspec.field(default_factory=lambda: [0.0] * 6)
+    recent: list[float] = msgspec.field(default_factory=lambda: [0.0] * 3)
     recent_at_baseline: list[float] = msgspec.field(default_factory=list)  # at BASELINE_EVENTS
     # per-minute request counts: how close to a ceiling the account keeps its rate
     minute: int = 0
@@ -154,7 +177,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
     scripts: int = 0                     # bitmask of writing systems of reasoning/shaped asks
     asn_clients: list[str] = msgspec.field(default_factory=list)  # "asn|user-agent", last 2
     substreams: SubStreams = msgspec.field(default_factory=SubStreams)
-    choice_probes: int = 0               # probes whose prompt is a multiple-choice item
+    choice_probes: int = 0               # probes of a closed question (choice item, "...?")
     # alerting (models.alerting): open alert per reason group, analyst suppressions, examples
     open_alerts: dict[str, list] = msgspec.field(default_factory=dict)
     suppressed: dict[str, float] = msgspec.field(default_factory=dict)
@@ -165,6 +188,11 @@ class AccountProfile(msgspec.Struct, array_like=True):
     risk: float = 0.0
     reasons: list[str] = msgspec.field(default_factory=list)
     first_alert_ts: float | None = None
+    # detection, issue 8 round 2
+    extractive: int = 0                  # harvest-like requests: shaped, open-text probe,
+    #                                      grading prompt or reasoning ask (sub-streams' flag)
+    raw_risk: int = -1                   # risk before calibration (models.calibration), -1: none
+    soft_labels: int = 0                 # logprobs read over whole answers (is_answer_read)
     # the group stage's verdicts on this account (models.groups.hold: the KEEP strongest)
     group_verdicts: list[GroupVerdict] = msgspec.field(default_factory=list)
     published_events: int = 0  # events when the account last told its groups (engine)
@@ -178,26 +206,34 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.first_ts = self.last_ts = ts
         else:
             gap = ts - self.last_ts
-            if gap >= 0:
-                self.gaps.add(math.log1p(gap))
+            if gap > 0:
                 self.gap_raw.add(gap)
-            self.rate_mass = sketches.decay(self.rate_mass, gap, RATE_HALF_LIFE_S)
-            self.last_ts = max(self.last_ts, ts)
+                self.rate_mass *= math.exp(-gap * _LN2 / RATE_HALF_LIFE_S)
+                self.last_ts = ts
+            elif gap == 0:
+                self.gap_raw.add(0.0)
         self.events += 1
         self.rate_mass += 1.0
         if event.created_ts is not None:
             self.created_ts = event.created_ts
-        self.hours[int(ts // 3600) % 24] += 1
-        self._update_minute(int(ts // 60))
-        self.new_model_events += model_is_new
+        hour = int(ts // 3600) % 24
+        self.hours[hour] += 1
+        minute = int(ts // 60)
+        if minute == self.minute:
+            self.minute_count += 1
+        else:
+            self._next_minute(minute)
+        if model_is_new:
+            self.new_model_events += 1
         if event.payment_fingerprint:
             self.payment_fingerprint = event.payment_fingerprint
         self.input_tokens += event.input_tokens or 0
         out = event.output_tokens or 0
         self.output_tokens += out
         self.output_len.add(out)
-        if event.api_key_id:
-            _remember(self.recent_api_keys, event.api_key_id)
+        key = event.api_key_id
+        if key and (not self.recent_api_keys or self.recent_api_keys[0] != key):
+            _remember(self.recent_api_keys, key)
         ip = event.source_ip
         if ip and (not self.recent_source_ips or self.recent_source_ips[0] != ip):
             _remember(self.recent_source_ips, ip)
@@ -205,72 +241,86 @@ class AccountProfile(msgspec.Struct, array_like=True):
         if event.asn is not None and (not self.asn_clients or not self.asn_clients[0].startswith(
                 f"{event.asn}|")):
             _remember(self.asn_clients, f"{event.asn}|{event.user_agent or ''}", 2)
-        choice = bool(event.prompt is not None and event.prompt.text
-                      and is_choice_item(event.prompt.text))
-        tiny_logprob = (self._update_params(event.params, event.output_tokens, choice)
-                        if event.params is not None else False)
-        agentic = self._update_tools(event, norms)
-        reasoning_before, grading_before = self.reasoning_asks, self.grading_prompts
-        scripts = self._update_prompt(event.prompt) if event.prompt is not None else 0
+        prompt = event.prompt
+        text = prompt.text if prompt is not None else None
+        probe = self._update_params(event.params, out, text) if event.params is not None else 0
+        self._update_tools(event, norms)
+        reasoning = grading = False
+        if prompt is not None:
+            reasoning, grading = self._update_prompt(prompt, text)
         shape = extraction_shaped(event, norms)
-        shaped = shape == 2
-        self.shaped_requests += shaped
-        self.shaped_unknown += shape == 1
+        if shape and reasoning and visible_output(event) < ESSAY_FACTOR * norms.long_output:
+            shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
+        if shape == 2:
+            self.shaped_requests += 1
+        elif shape:
+            self.shaped_unknown += 1
+        if probe == 0 and event.params is not None and (
+                event.params.logprobs or (event.params.top_logprobs or 0) > 0) and is_answer_read(
+                event, out):
+            self.soft_labels += 1  # the distribution over a whole harvested answer
         if (event.reasoning_tokens or 0) > norms.long_reasoning:
             self.long_reasoning += 1
-        reasoning = self.reasoning_asks > reasoning_before
-        grading = self.grading_prompts > grading_before
-        if reasoning or shape:  # languages of the asks that matter, not of all chat
-            self.scripts |= scripts
-        if shaped or reasoning or tiny_logprob:  # evidence an analyst can look up
+        if text and (reasoning or shape):  # languages of the asks that matter, not of all chat
+            self.scripts |= scripts_of(text)
+        if shape or reasoning or probe or grading:  # evidence an analyst can look up
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
-        flags = (int(shape > 0), int(reasoning), int(tiny_logprob), int(agentic), int(grading))
+        harvest = shape > 0 or probe == 2 or grading
+        extractive = harvest or reasoning
+        self.extractive += extractive
         subs = self.substreams
-        subs.add(0, key_hash(event.api_key_id or ""), flags)
-        system = event.prompt.system_sha256 if event.prompt is not None else None
-        subs.add(1, int(system[:8], 16) if system else 0, flags)
-        subs.add(2, int(ts // 3600) % 24 // HOUR_BLOCK, flags)
-        single = 1.0 if event.prompt is not None and event.prompt.messages == 1 else 0.0
-        self._update_recent((shape / 2, float(reasoning), float(tiny_logprob), single, math.log1p(out),
-                             math.log1p(out / max(event.input_tokens or 0, 1))))
-
-    def _update_recent(self, values: tuple[float, ...]) -> None:
-        recent = self.recent
-        if self.events == 1:
-            recent[:] = values
+        system = prompt.system_sha256 if prompt is not None else None
+        user = event.user_id
+        # Keys: 16 bits suffice inside one account (| 1: never 0, which is "no value"); system
+        # prompts keep 32 bits, they link accounts (models.groups).
+        keys = ((zlib.crc32(key.encode()) & 0xFFFF | 1) if key else 0,
+                int(system[:8], 16) if system else 0, hour // HOUR_BLOCK,
+                (zlib.crc32(user.encode()) & 0xFFFF | 1) if user else 0)
+        if extractive:
+            for dim, k in enumerate(keys):
+                subs.add(dim, k, not harvest)
         else:
-            for i, v in enumerate(values):
-                recent[i] += RECENT_ALPHA * (v - recent[i])
-        if self.events == BASELINE_EVENTS:  # the account's own baseline, to measure drift against
-            self.recent_at_baseline = list(recent)
+            for dim, k in enumerate(keys):
+                subs.count(dim, k)
+        recent = self.recent
+        shaped = float(shape > 0)  # unknown turns with a short prompt count, as in the totals
+        if self.events == 1:
+            recent[:3] = (shaped, float(reasoning), float(probe == 2))
+        else:
+            recent[R_SHAPED] += RECENT_ALPHA * (shaped - recent[R_SHAPED])
+            recent[R_REASONING] += RECENT_ALPHA * (reasoning - recent[R_REASONING])
+            recent[R_TINY_LOGPROB] += RECENT_ALPHA * ((probe == 2) - recent[R_TINY_LOGPROB])
+            if self.events == BASELINE_EVENTS:  # the account's own baseline, to measure drift
+                self.recent_at_baseline = recent[:3]
 
-    def _update_minute(self, minute: int) -> None:
-        if minute == self.minute:
-            self.minute_count += 1
-            return
+    def _next_minute(self, minute: int) -> None:
         if self.minute_count:
             self.minute_counts.add(self.minute_count)
             self.minute_max = max(self.minute_max, self.minute_count)
         self.minute, self.minute_count = minute, 1
 
-    def _update_params(self, p, output_tokens: int | None = None, choice: bool = False) -> bool:
-        """Count parameter use; True for a logprob probe: logprobs read over a handful of
-        tokens (a read of the distribution, not an answer)."""
-        tiny = False
+    def _update_params(self, p, output_tokens: int, text: str | None) -> int:
+        """Count parameter use. Returns 2 for a logprob probe of open text (logprobs read over a
+        handful of answer tokens: a read of the distribution, not an answer), 1 for a probe of
+        a closed question (a choice or a label), 0 for no probe. Without text a probe is 2:
+        unknown is not taken for benign (the rules weigh text-free probes apart)."""
+        probe = 0
         if p.logprobs or (p.top_logprobs or 0) > 0:
             self.logprobs += 1
-            short = p.max_tokens if p.max_tokens is not None else output_tokens
+            short = output_tokens if output_tokens else p.max_tokens
             if short is not None and short <= PROBE_TOKENS:
                 self.tiny_max_tokens_logprobs += 1
-                self.choice_probes += choice
-                tiny = True
+                probe = 2
+                if text and is_closed_question(text):
+                    self.choice_probes += 1
+                    probe = 1
         if p.logit_bias:
             self.logit_bias += 1
         if p.temperature == 0:
             self.temperature_zero += 1
         if p.seed is not None:
             self.seeded += 1
-        return tiny
+        return probe
 
     def _update_tools(self, event: Event, norms: Norms) -> bool:
         """Tool-use requests: how many, how many with an unusually large tool set, and which
@@ -283,18 +333,21 @@ class AccountProfile(msgspec.Struct, array_like=True):
         self.tool_counts |= 1 << min(tools, 63)
         return True
 
-    def _update_prompt(self, prompt) -> int:
-        """Fold the prompt in; returns the writing systems of its text (0 without text)."""
-        text = prompt.text
-        scripts = 0
+    def _update_prompt(self, prompt, text: str | None) -> tuple[bool, bool]:
+        """Fold the prompt in; returns (asks for reasoning, is a grading prompt), both False
+        without text."""
+        reasoning = grading = False
         if text:
             self.with_text += 1
-            scripts = scripts_of(text)
             view = instruction_view(text)
             language = reasoning_language(view)
             if language:
+                reasoning = True
                 self.reasoning_asks += 1
                 self.reasoning_languages |= language
+            if is_grading_prompt(view):
+                grading = True
+                self.grading_prompts += 1
         if prompt.sha256:
             self.with_prompt_hash += 1
             sketches.hll_add(self.distinct_prompts, int(prompt.sha256[:16], 16))
@@ -309,7 +362,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
             self._update_simhash(simhash)
-        return scripts
+        return reasoning, grading
 
     def _update_simhash(self, simhash: int) -> None:
         recent = self.recent_simhashes

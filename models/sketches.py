@@ -9,31 +9,34 @@ from __future__ import annotations
 import math
 
 HLL_REGISTERS = 128  # ~9% relative error on distinct counts; 128 bytes per sketch
-_HLL_BITS = 7
-_HLL_ALPHA = 0.7213 / (1 + 1.079 / HLL_REGISTERS)
+HLL_SMALL = 32       # ~18%: enough for "how many distinct system prompts per request"
 _INVERSE_POWERS = [2.0 ** -r for r in range(65)]
 
 
-def hll_new() -> bytearray:
-    return bytearray(HLL_REGISTERS)
+def hll_new(registers: int = HLL_REGISTERS) -> bytearray:
+    """An empty sketch of `registers` (a power of two) one-byte registers."""
+    return bytearray(registers)
 
 
 def hll_add(registers: bytearray, hash64: int) -> None:
-    """Add an item given by a uniformly distributed 64-bit hash."""
-    index = hash64 & (HLL_REGISTERS - 1)
-    rest = hash64 >> _HLL_BITS
-    rank = (64 - _HLL_BITS) - rest.bit_length() + 1
+    """Add an item given by a uniformly distributed 64-bit hash. The sketch's size is its
+    length, so sketches of different sizes (old and new profiles) work alike."""
+    m = len(registers)
+    index = hash64 & (m - 1)
+    rest = hash64 >> (m.bit_length() - 1)
+    rank = (65 - m.bit_length()) - rest.bit_length() + 1
     if rank > registers[index]:
         registers[index] = rank
 
 
 def hll_count(registers: bytearray) -> float:
     """Estimated number of distinct items (HyperLogLog with the small-range correction)."""
+    m = len(registers)
     inverse_sum = sum(map(_INVERSE_POWERS.__getitem__, registers))
-    estimate = _HLL_ALPHA * HLL_REGISTERS * HLL_REGISTERS / inverse_sum
+    estimate = 0.7213 / (1 + 1.079 / m) * m * m / inverse_sum
     zeros = registers.count(0)
-    if estimate <= 2.5 * HLL_REGISTERS and zeros:
-        return HLL_REGISTERS * math.log(HLL_REGISTERS / zeros)
+    if estimate <= 2.5 * m and zeros:
+        return m * math.log(m / zeros)
     return estimate
 
 

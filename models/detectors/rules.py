@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from distillguard.models.features import DAY_S, drift
+from distillguard.models.features import DAY_S, confident_share, drift, tool_variety
 from distillguard.models.outcomes import Reason
 from distillguard.models.profile import AccountProfile
 from distillguard.models.substreams import most_extractive
@@ -26,58 +26,94 @@ def ramp(value: float, low: float, high: float) -> float:
 
 
 def logprob_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Logprobs read over a handful of answer tokens, in bulk. With text, a read of a closed
+    question (a multiple-choice item, a prompt ending "Answer:" or "?") reveals a choice among
+    few labels, as benchmark harnesses and labellers read it; a read of open text reveals the
+    model's next-token distribution, which is what logit distillation collects. Without text
+    the two cannot be told apart: then only logit bias (looking past the top-k) or near-identical
+    probes make it more than medium."""
     if p.events < 30:
         return None
     share = max(f["tiny_logprob_share"], f["recent_tiny_logprob_share"])
-    # Probing (logit bias, or many near-identical open-text prompts) separates harvesting from
-    # benchmark harnesses, which read one-token logprobs of multiple-choice items: a choice
-    # reveals little of the distribution, so choice items do not count as probing.
-    # Without text we cannot tell a choice item from open text: that path is then capped at
-    # medium (unknown stays unknown); logit bias needs no text.
-    open_text = 1.0 - f["choice_probe_share"] if p.with_text else 0.6
-    similar = max(f["near_duplicate_share"], f["templated_share"] * f["unique_prompt_share"])
-    probing = max(ramp(f["logit_bias_share"], 0.1, 0.4), open_text * ramp(similar, 0.1, 0.4))
-    strength = ramp(share, 0.2, 0.6) * probing
+    bias = ramp(f["logit_bias_share"], 0.1, 0.4)
+    if p.with_text * 2 >= p.events:
+        open_share = max(f["open_probe_share"], f["recent_tiny_logprob_share"])
+        strength = max(ramp(open_share, 0.2, 0.6), bias * ramp(share, 0.2, 0.6))
+        what = f"{open_share:.0%} of requests read logprobs of open text over a handful of tokens"
+    else:
+        similar = max(f["near_duplicate_share"], f["templated_share"] * f["unique_prompt_share"])
+        strength = ramp(share, 0.2, 0.6) * max(bias, 0.5 * ramp(similar, 0.1, 0.4))
+        what = f"{share:.0%} of requests read logprobs over a handful of tokens"
     if strength == 0:
         return None
     return Reason("logprob_harvesting",
-                  f"{share:.0%} of requests read logprobs over a handful of tokens "
-                  f"({p.tiny_max_tokens_logprobs} of {p.events}), "
+                  f"{what} ({p.tiny_max_tokens_logprobs} of {p.events} probes, "
+                  f"{p.choice_probes} of closed questions), "
                   f"{f['logit_bias_share']:.0%} with logit_bias", strength,
                   {"tiny_logprob_share": share, "logit_bias_share": f["logit_bias_share"]})
 
 
+def soft_label_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """Answers taken with their top logprobs: the teacher's distribution over every token of a
+    harvested answer (soft-label distillation). Benign logprob reads are of labels and choices
+    (probes), or of answers grounded in a long prompt; these are answers at least as long as a
+    prompt that is no conversation."""
+    if p.events < 30:
+        return None
+    share = f["soft_label_share"]
+    strength = ramp(confident_share(p.soft_labels, p.events), 0.1, 0.4)
+    if strength == 0:
+        return None
+    return Reason("soft_label_harvesting",
+                  f"{share:.0%} of requests take the top logprobs of whole answers "
+                  f"({p.soft_labels} of {p.events})", strength,
+                  {"soft_label_share": share})
+
+
 def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """Text-free: most requests are single-turn, short prompts with long answers."""
+    """A large share of requests are extraction-shaped: single-turn (or short, with the turn
+    count unknown) prompts whose visible answer is longer than three quarters of this
+    deployment's answers and at least twice the prompt. Long answers to reasoning asks are not
+    counted here (that is what the asks are for: reasoning_elicitation judges them)."""
     if p.events < 30:
         return None
     share = max(f["shaped_share"], f["recent_shaped_share"])
-    strength = ramp(share, 0.3, 0.7) * ramp(p.events, 30, 100)
+    # The share shown with confidence (small accounts: a wide interval), not a volume ramp.
+    # Without text, long answers to reasoning asks (a chain-of-thought benchmark) cannot be set
+    # apart: unknown is not taken for harvesting, so more of the account must be shaped.
+    # Without text it stays medium on its own (0.88 x 0.85 = 75): a zero-shot chain-of-thought
+    # benchmark is then indistinguishable from harvesting by shape, so an alert needs anything
+    # else (a campaign link, a sub-stream, context such as a new account).
+    with_text = p.with_text * 2 >= p.events
+    low, high = (0.2, 0.6) if with_text else (0.4, 0.8)
+    strength = ramp(max(f["shaped_confident"], f["recent_shaped_share"] * ramp(p.events, 64, 128)),
+                    low, high) * (1.0 if with_text else 0.88)
     if strength == 0:
         return None
     return Reason("extraction_shape",
                   f"{share:.0%} of requests are short single-turn prompts with long answers "
-                  f"(longer than 90% of this deployment's; {p.shaped_requests} of {p.events}"
+                  f"(longer than 3/4 of this deployment's; {p.shaped_requests} of {p.events}"
                   f", {p.shaped_unknown} more with unknown turns); "
                   f"{p.output_tokens / max(p.input_tokens, 1):.1f} output tokens per input token",
                   strength, {"shaped_share": share, "shaped_requests": p.shaped_requests})
 
 
 def shaped_minority(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """Camouflage: a steady minority of extraction-shaped requests inside ordinary traffic."""
-    shaped = p.shaped_requests + p.shaped_unknown / 2
-    if shaped < 4 or f["shaped_share"] >= 0.5:  # a majority is extraction_shape
+    """Camouflage that no sub-stream separates: a steady minority of extraction-shaped requests
+    inside ordinary traffic. A chat product's single-turn questions look the same, so this
+    corroborates (medium at most), it never alerts alone."""
+    shaped = p.shaped_requests + p.shaped_unknown
+    if shaped < 4 or f["shaped_share"] >= 0.2:  # from 0.2 on, extraction_shape speaks
         return None
-    # Long answers to reasoning asks are what the asks are for (a chain-of-thought benchmark,
-    # a tutor): those are judged by reasoning_elicitation, not counted a second time here.
-    strength = ramp(shaped, 4, 16) * ramp(f["shaped_share"], 0.04, 0.12)
-    strength *= 1.0 - f["reasoning_share"]
+    # Essay-long answers to reasoning asks are shaped too; where asks dominate they are a
+    # chain-of-thought harness's long tail, judged by reasoning_elicitation.
+    strength = ramp(shaped, 4, 16) * ramp(f["shaped_share"], 0.05, 0.15) * (1 - f["reasoning_share"])
     if strength == 0:
         return None
     return Reason("extraction_minority",
-                  f"{p.shaped_requests} extraction-shaped requests ({f['shaped_share']:.0%}) "
+                  f"{shaped} extraction-shaped requests ({f['shaped_share']:.0%}) "
                   "mixed into otherwise ordinary traffic", strength,
-                  {"shaped_requests": p.shaped_requests, "shaped_share": f["shaped_share"]})
+                  {"shaped_requests": shaped, "shaped_share": f["shaped_share"]})
 
 
 def reasoning_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
@@ -97,25 +133,29 @@ def reasoning_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | Non
 def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     """Reasoning or long answers asked for in several languages or writing systems: a sweep,
     not a user. Languages come from the reasoning phrase and from the script of the text, so
-    any number of languages counts; the ramp does not stop at any fixed count."""
+    any number of languages counts; the ramp does not stop at any fixed count. A product with
+    users in many languages has them too, so it counts only where reasoning asks or
+    extraction-shaped requests are a large share of the account."""
     languages = int(max(f["reasoning_languages"], f["scripts"]))
-    asks = max(p.reasoning_asks, p.shaped_requests)
+    asks = max(f["reasoning_share"], f["shaped_share"])
     # Two languages is a bilingual user base, not a sweep. From three on, graded without a
     # ceiling: each further language halves what is left (3: 0.5, 4: 0.75, 6: 0.94).
-    strength = (1 - 0.5 ** (languages - 2) if languages > 2 else 0.0) * ramp(asks, 3, 10)
+    strength = (1 - 0.5 ** (languages - 2) if languages > 2 else 0.0) * ramp(asks, 0.2, 0.5)
     strength *= ramp(p.events, 20, 60)
     if strength == 0:
         return None
     return Reason("multilingual_reasoning_sweep",
-                  f"asks for step-by-step reasoning in {languages} languages "
-                  f"({p.reasoning_asks} prompts)", strength,
+                  f"asks for reasoning or long answers in {languages} languages or scripts "
+                  f"({p.reasoning_asks} reasoning asks, {asks:.0%} of requests)", strength,
                   {"reasoning_languages": languages, "reasoning_asks": p.reasoning_asks})
 
 
 def behaviour_drift(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """Against the account's own baseline (its recent window at its 50th request)."""
+    """Against the account's own baseline (its recent window at its 50th request). What is
+    "extraction-shaped" moves with the population's cut-offs while they warm up (every account
+    of a fresh replay drifts a little), so the recent share must also be large on its own."""
     name, before, now = drift(p)
-    strength = ramp(now - before, 0.25, 0.6)
+    strength = ramp(now - before, 0.25, 0.6) * ramp(now, 0.4, 0.7)
     if strength == 0:
         return None
     return Reason("behaviour_drift",
@@ -124,10 +164,14 @@ def behaviour_drift(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 
 
 def templated_sweep(p: AccountProfile, f: dict[str, float]) -> Reason | None:
+    """One template filled with ever-new items for long answers (self-instruct, "write a
+    detailed answer about {topic}"). Harnesses, labellers and batch jobs fill templates too, for
+    labels, summaries or chain-of-thought: so the long answers counted are the extraction-shaped
+    ones (reasoning asks are not)."""
     if p.with_prompt_hash < 100:
         return None
     templated, unique = f["templated_share"], f["unique_prompt_share"]
-    long_answers = ramp(f["output_input_ratio"], 0.4, 1.2)
+    long_answers = ramp(f["shaped_share"], 0.1, 0.4)
     strength = ramp(templated, 0.3, 0.7) * ramp(unique, 0.7, 0.95) * long_answers
     strength *= ramp(p.events, 100, 400)
     if strength == 0:
@@ -199,16 +243,13 @@ def release_chasing(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 
 def agentic_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     """Tool-use episodes with ever-changing tool sets or system prompts: trajectories being
-    collected, not one product's agent (which offers the same few tools every time)."""
+    collected over many environments, not one product's agent (which offers the same few tools
+    under the same system prompt every time). A varying tool count under one system prompt (the
+    cheapest evasion of the first mark) still counts, at most at medium strength."""
     if p.events < 30:
         return None
-    # Distinct system prompts (each episode's own tool schemas) are the mark; a varying tool
-    # count alone is not (a product's agent may enable tools per task).
-    # A varying tool count alone (the cheapest evasion of the former: one fixed system prompt)
-    # still counts, at medium strength at most.
-    variety = max(ramp(f["distinct_system_share"], 0.1, 0.4),
-                  0.6 * ramp(f["tool_set_sizes"], 4, 10))
-    strength = ramp(f["tool_share"], 0.3, 0.7) * variety * ramp(p.events, 30, 150)
+    variety = tool_variety(f)
+    strength = ramp(f["tool_share"], 0.3, 0.7) * variety * ramp(p.events, 30, 100)
     if strength == 0:
         return None
     return Reason("agentic_harvesting",
@@ -223,7 +264,7 @@ def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     if p.with_text < 30:
         return None
     strength = (ramp(f["grading_share"], 0.2, 0.6) * ramp(f["unique_prompt_share"], 0.5, 0.9)
-                * ramp(p.with_text, 30, 150))
+                * ramp(p.with_text, 30, 100))
     if strength == 0:
         return None
     return Reason("judge_harvesting",
@@ -233,18 +274,26 @@ def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 
 
 def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """One API key, system prompt or hour block of the account is mostly extraction-shaped
-    while the account as a whole is not: a harvesting key or night job inside a product."""
-    dim, name, share, n = most_extractive(p.substreams, 12)
-    if name != "extraction-shaped" or f["shaped_share"] >= 0.5:
+    """One API key, system prompt, hour block or end user (or the requests without one) of the
+    account is mostly harvest-like while the rest of the account is not: a harvesting key, a
+    night job or a script inside a product. A sub-stream whose harvest-like requests are
+    reasoning asks only (an evaluation key running a chain-of-thought benchmark beside a
+    product) counts for less: reasoning asks alone are medium at most."""
+    where, _, share, n, rest, rest_n, reasoning = most_extractive(
+        p.substreams, 12, p.events, p.extractive, p.last_ts - p.first_ts)
+    if rest_n < 12:
         return None
-    strength = ramp(share, 0.4, 0.8) * ramp(n, 12, 40) * ramp(share - f["shaped_share"], 0.2, 0.4)
+    # Judged like an account of its own (extraction_shape's bar, on the share shown with
+    # confidence: 18 of 18 is surer than 9 of 12), and only where the rest is clearly apart.
+    sure = confident_share(share * n, n)
+    strength = ramp(sure, 0.15, 0.45) * ramp(sure - rest, 0.2, 0.45)
+    strength *= 1.0 - 0.3 * reasoning
     if strength == 0:
         return None
     return Reason("substream_extraction",
-                  f"one {dim} carries {n} requests, {share:.0%} of them extraction-shaped, "
-                  f"against {f['shaped_share']:.0%} for the whole account", strength,
-                  {"substream_share": share, "substream_events": n})
+                  f"{where} carries {n} requests, {share:.0%} of them harvest-like, "
+                  f"against {rest:.0%} for the rest of the account", strength,
+                  {"substream_share": share, "substream_events": n, "rest_share": rest})
 
 
 RULES: dict[str, tuple[Rule, float]] = {
@@ -252,34 +301,37 @@ RULES: dict[str, tuple[Rule, float]] = {
     # A single strong-looking signal that honest users also show (reasoning asks: tutoring,
     # chain-of-thought benchmarks; many languages) is capped at medium (< 80) on its own.
     "logprob_harvesting": (logprob_harvesting, 0.97),
-    "reasoning_elicitation": (reasoning_harvesting, 0.7),
-    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.65),
+    "soft_label_harvesting": (soft_label_harvesting, 0.9),
+    "reasoning_elicitation": (reasoning_harvesting, 0.6),
+    "multilingual_reasoning_sweep": (multilingual_reasoning, 0.6),
     "extraction_shape": (extraction_shape, 0.85),
-    "extraction_minority": (shaped_minority, 0.75),
+    "extraction_minority": (shaped_minority, 0.5),
     "substream_extraction": (substream_extraction, 0.9),
-    "agentic_harvesting": (agentic_harvesting, 0.85),
-    "judge_harvesting": (judge_harvesting, 0.8),
+    "agentic_harvesting": (agentic_harvesting, 0.9),
+    "judge_harvesting": (judge_harvesting, 0.85),
     "behaviour_drift": (behaviour_drift, 0.6),
     "templated_sweep": (templated_sweep, 0.85),
     "logit_bias_probing": (logit_bias_probing, 0.6),
-    "scripted_around_the_clock": (around_the_clock, 0.5),
-    "rate_held_under_quota": (quota_hugging, 0.4),
+    # Batch jobs, harnesses and labellers are scripted too: timing alone says little.
+    "scripted_around_the_clock": (around_the_clock, 0.3),
+    "rate_held_under_quota": (quota_hugging, 0.3),
     "new_account_volume": (new_account, 0.35),
     "release_chasing": (release_chasing, 0.35),
 }
 
 
 # Signal families, for the eval's ablation rows (EngineConfig.disabled). "groups" (the
-# cross-account stage), "river" (the peer model) and "norms" (population thresholds; off =
-# the conservative prior) are switched off in the engine.
+# cross-account stage), the river models ("peers": HalfSpaceTrees, "verdicts": the logistic
+# model taught by the rules' confident verdicts, "river": both) and "norms" (population
+# thresholds; off = the conservative prior) are switched off in the engine.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "shape": ("extraction_shape", "extraction_minority"),
     "substreams": ("substream_extraction",),
     "text": ("reasoning_elicitation", "multilingual_reasoning_sweep", "judge_harvesting",
              "templated_sweep"),
-    "probes": ("logprob_harvesting", "logit_bias_probing"),
+    "probes": ("logprob_harvesting", "logit_bias_probing", "soft_label_harvesting"),
     "agentic": ("agentic_harvesting",),
     "timing": ("scripted_around_the_clock", "rate_held_under_quota"),
     "account": ("new_account_volume", "release_chasing", "behaviour_drift"),
-    "groups": (), "river": (), "norms": (),
+    "groups": (), "peers": (), "verdicts": (), "river": (), "norms": (),
 }

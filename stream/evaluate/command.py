@@ -49,7 +49,9 @@ def ablation(lines: list[bytes], stripped: list[bytes], labels: dict[str, Label]
             r = run(data, labels, len(data), config=config, progress=progress, baselines=False)
             row = measure("", r, r.detectors[0])
             cells += [f"{row.roc_auc:.3f}", f"{row.alert_recall:.1%}", f"{row.alert_fpr:.1%}"]
-        name = {"river": "river (HalfSpaceTrees peers)", "groups": "groups (campaign stage)",
+        name = {"river": "river (both models)", "peers": "peers (river HalfSpaceTrees)",
+                "verdicts": "verdicts (river LogisticRegression)",
+                "groups": "groups (campaign stage)",
                 "norms": "norms (population thresholds -> prior)"}.get(family, family)
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out

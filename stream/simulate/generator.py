@@ -62,7 +62,7 @@ HOSTING_ASNS = [16509, 14618, 15169, 396982, 8075, 24940, 16276, 14061, 63949, 2
 SDK_AGENTS = ["openai-python/1.54.3", "openai-python/1.55.0", "OpenAI/NodeJS/4.71.0",
               "litellm/1.52.0", "python-httpx/0.27.2", "langchain/0.3.7"]
 PROGRAMMATIC = {"bench_cot", "bench_plain", "bench_mmlu", "hobbyist_bench", "labelling_app",
-                "batch_summariser", "coding_agent"}
+                "batch_summariser", "coding_agent", "agent_product"}
 
 
 def _corpus_envelope(rng: random.Random, persona: str) -> dict:
@@ -92,8 +92,8 @@ def plan_corpus_accounts(cfg: SimConfig, rng: random.Random) -> list[SimAccount]
     for persona, weight in zip(personas, weights, strict=True):
         attack = persona in recipes.ATTACKS
         ctx = _corpus_envelope(rng, persona)
-        if persona == "hobbyist_bench":
-            weight = min(weight, 300 / scale)
+        if persona == "hobbyist_bench":  # a script at home: tens to a couple of hundred items
+            weight = min(weight, rng.uniform(30, 200) / scale)
         new = attack and rng.random() < 0.7
         created = cfg.start - (rng.uniform(0.1, 20) if new else rng.uniform(5, 1500)) * DAY
         accounts.append(SimAccount(_new_id(rng), persona, attack, max(3, round(weight * scale)),

@@ -3,11 +3,15 @@ with attacks, and attacks following public recipes. Parameters are drawn per acc
 ranges, so no detector can key on one value.
 
 Benign: benchmark harnesses with and without chain-of-thought (GSM8K/BBH "Let's think step by
-step", MMLU 5-shot read by one-token logprobs), a tutoring app, a data-labelling app, hobbyists
-running benchmark scripts, real chat, a coding agent, RAG, a batch summariser.
-Attacks: self-instruct generation, bulk response harvesting, Orca-style system messages,
-judge/rubric prompts (reward-model harvesting), agentic tool-use episodes, logprob extraction,
-reasoning harvesting, and camouflage inside a real product (per API key, night job, or mixed).
+step" or few-shot worked exemplars, some on reasoning models; MMLU 5-shot read by one-token
+logprobs), tutoring apps (follow-ups, with or without a system prompt, some on reasoning
+models), data-labelling apps (some read the label's logprobs), hobbyists running benchmark
+scripts, real chat, a coding agent, an agent product with per-task tool sets, RAG, a batch
+summariser, a translation app.
+Attacks: self-instruct generation, bulk response harvesting (some with made-up end-user ids),
+Orca-style system messages, judge/rubric prompts (reward-model harvesting), agentic tool-use
+episodes, logprob extraction (next-token probes, or soft labels over whole answers), reasoning
+harvesting, and camouflage inside a real product (per API key, night job, or mixed).
 Campaign members (weakly linked, hydra) reuse these recipes with the campaign's envelope.
 """
 
@@ -89,17 +93,36 @@ def _bbh_item(rng, src: TextSource, cot: bool) -> str:
 
 # ---------------------------------------------------------------- benign
 
+def _gsm8k_fewshot(rng, src: TextSource, shots: int) -> str:
+    """GSM8K with `shots` worked exemplars before the question (as harnesses run it); the
+    exemplars' answers are our own words, only the questions are the benchmark's."""
+    head = "".join(f"Q: {src.sample('gsm8k', rng)}\nA: Let's work it out. ... The answer is "
+                   f"{rng.randint(2, 900)}.\n\n" for _ in range(shots))
+    return f"{head}Q: {src.sample('gsm8k', rng)}\nA:"
+
+
 def bench_cot(rng, n, start, duration, ctx):
-    """GSM8K / BBH with chain-of-thought: every prompt asks to think step by step."""
-    src, bbh = _src(ctx), rng.random() < 0.5
-    out_median, max_tokens = rng.uniform(120, 450), rng.choice([256, 512, 1024, 2048])
+    """GSM8K / BBH with chain-of-thought: zero-shot "Let's think step by step", or few-shot
+    worked exemplars; answers of any usual length; some run against a reasoning model."""
+    src, task = _src(ctx), ctx.get("task") or rng.choice(["gsm8k", "gsm8k", "bbh", "gsm8k_fewshot"])
+    out_median, max_tokens = rng.uniform(100, 700), rng.choice([256, 512, 1024, 2048, 4096])
+    reasoning = rng.uniform(500, 6000) if rng.random() < 0.25 else 0.0
+    reasoning = ctx.get("reasoning", reasoning)  # a reasoning model's hidden tokens (median)
+    temperature = 0 if rng.random() < 0.7 else rng.choice([0.2, 0.6, 1.0])
+    shots = rng.choice([4, 8])
     rows = []
     for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted", "uniform"])):
-        text = (_bbh_item(rng, src, True) if bbh else
+        text = (_bbh_item(rng, src, True) if task == "bbh" else
+                _gsm8k_fewshot(rng, src, shots) if task == "gsm8k_fewshot" else
                 f"Q: {src.sample('gsm8k', rng)}\nA: Let's think step by step.")
-        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
-                          "output_tokens": min(max_tokens, _lognormal(rng, out_median, 0.4)),
-                          "params": {"temperature": 0, "max_tokens": max_tokens}}))
+        req = {"text": text, "messages": 1, "input_tokens": tokens(text),
+               "output_tokens": min(max_tokens, _lognormal(rng, out_median, 0.45)),
+               "params": {"temperature": temperature, "max_tokens": max_tokens}}
+        if reasoning:
+            hidden = _lognormal(rng, reasoning, 0.5)
+            req["reasoning_tokens"] = hidden
+            req["output_tokens"] += hidden
+        rows.append((ts, req))
     return rows
 
 
@@ -129,36 +152,53 @@ def bench_mmlu(rng, n, start, duration, ctx):
 
 
 def tutoring_app(rng, n, start, duration, ctx):
-    """Homework help that always asks for worked solutions; pupils follow up."""
+    """Homework help that always asks for worked solutions; pupils follow up. Apps differ: how
+    often a pupil follows up, whether there is a system prompt, and whether the model reasons."""
     src = _src(ctx)
-    system = f"You are a patient maths tutor for year {rng.randint(3, 12)} pupils. Explain every step."
+    system = (f"You are a patient maths tutor for year {rng.randint(3, 12)} pupils. Explain every "
+              "step." if rng.random() < 0.8 else None)
     ask = rng.choice(ASK_STYLES[:7])
+    follow_up = rng.uniform(0.2, 0.8)
+    answer = rng.uniform(150, 600)
+    reasoning = rng.uniform(400, 3000) if rng.random() < 0.25 else 0.0
     rows = []
     for ts in _times(rng, n, start, duration, "diurnal"):
-        turns = rng.choice([1, 1, 2, 3, 4, 6])
+        turns = 1 if rng.random() > follow_up else rng.choice([2, 3, 4, 6])
         text = f"{src.sample('gsm8k', rng)} {ask}"
-        rows.append((ts, {"user_id": f"pupil-{rng.randrange(3000)}", "text": text,
-                          "system": system, "messages": turns,
-                          "input_tokens": tokens(text) + 60 + 250 * (turns - 1),
-                          "output_tokens": _lognormal(rng, rng.uniform(150, 500), 0.4),
-                          "params": {"temperature": rng.choice([0.3, 0.5, 0.7]), "stream": True}}))
+        req = {"user_id": f"pupil-{rng.randrange(3000)}", "text": text, "messages": turns,
+               "input_tokens": tokens(text) + 60 + 250 * (turns - 1),
+               "output_tokens": _lognormal(rng, answer, 0.4),
+               "params": {"temperature": rng.choice([0.3, 0.5, 0.7]), "stream": True}}
+        if system:
+            req["system"] = system
+        if reasoning:
+            hidden = _lognormal(rng, reasoning, 0.5)
+            req["reasoning_tokens"] = hidden
+            req["output_tokens"] += hidden
+        rows.append((ts, req))
     return rows
 
 
 def labelling_app(rng, n, start, duration, ctx):
-    """A data-labelling startup: classify reviews and news items, tiny answers, all day."""
+    """A data-labelling startup: classify reviews and news items, tiny answers, all day; some
+    read the label's logprobs for a confidence."""
     src = _src(ctx)
     task = rng.choice(["Classify the sentiment of this review as positive or negative.",
                        "Which topic is this news item about: world, sports, business or tech?",
                        "Rate this app review from 1 to 5 stars. Reply with the number only."])
+    label_word = rng.choice(["Label:", "Answer:", "Sentiment:", "Category:"])
+    logprobs = ctx.get("logprobs", rng.random() < 0.35)
     rows = []
     for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted", "diurnal"])):
-        text = f"{task}\n\n{src.sample('review', rng)}"
+        text = f"{task}\n\n{src.sample('review', rng)}" + (f"\n{label_word}" if logprobs else "")
+        params = {"temperature": 0, "max_tokens": 10,
+                  "response_format": rng.choice(["text", "json_object"])}
+        if logprobs:
+            params |= {"max_tokens": 1, "logprobs": True, "top_logprobs": rng.choice([2, 5, 10])}
         rows.append((ts, {"text": text, "system": "You label data. Answer with the label only.",
                           "messages": 1, "input_tokens": tokens(text) + 12,
-                          "output_tokens": rng.randint(1, 8),
-                          "params": {"temperature": 0, "max_tokens": 10,
-                                     "response_format": rng.choice(["text", "json_object"])}}))
+                          "output_tokens": 1 if logprobs else rng.randint(1, 8),
+                          "params": params}))
     return rows
 
 
@@ -242,6 +282,49 @@ def batch_summariser(rng, n, start, duration, ctx):
     return rows
 
 
+def translation_app(rng, n, start, duration, ctx):
+    """A translation product: web text and reviews into many languages; answers about as long
+    as the text, one system prompt, end users."""
+    src = _src(ctx)
+    languages = rng.sample(["German", "Spanish", "French", "Chinese", "Japanese", "Russian",
+                            "Portuguese", "Korean", "Italian", "Arabic", "Hindi", "Turkish"],
+                           rng.randint(3, 10))
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["diurnal", "uniform"])):
+        doc = src.sample(rng.choice(["web", "review"]), rng)[:rng.randint(200, 2500)]
+        text = f"Translate into {rng.choice(languages)}:\n\n{doc}"
+        rows.append((ts, {"user_id": f"u-{rng.randrange(8000)}", "text": text,
+                          "system": "You are a professional translator. Keep the formatting.",
+                          "messages": 1, "input_tokens": tokens(text) + 12,
+                          "output_tokens": max(1, round(tokens(doc) * rng.uniform(0.9, 1.6))),
+                          "params": {"temperature": rng.choice([0, 0.3])}}))
+    return rows
+
+
+def agent_product(rng, n, start, duration, ctx):
+    """A product's assistant agent: one system prompt, the tools each task needs (a few set
+    sizes), multi-step episodes from real tool-use conversations."""
+    src = _src(ctx)
+    convs = src.records("toolcall")
+    sizes = rng.sample(range(2, 16), rng.randint(2, 6))
+    system = f"You are the assistant of an online shop (tenant {rng.getrandbits(16)}). Use tools."
+    rows, turn, tools, episode = [], 1, sizes[0], ["Help me with my order."]
+    for ts in _times(rng, n, start, duration, "diurnal"):
+        if turn == 1:
+            conv = rng.choice(convs) if convs else {"turns": [src.sample("chat", rng)]}
+            episode = [t for t in conv.get("turns", []) if isinstance(t, str)] or ["Help me."]
+            tools = rng.choice(sizes)
+        text = episode[min(turn - 1, len(episode) - 1)]
+        rows.append((ts, {"user_id": f"shopper-{rng.randrange(20000)}", "text": text,
+                          "system": system, "messages": turn,
+                          "input_tokens": tokens(text) + 600 + 300 * turn,
+                          "output_tokens": _lognormal(rng, rng.uniform(60, 300), 0.6),
+                          "finish_reason": rng.choice(["tool_calls", "stop"]),
+                          "params": {"temperature": 0.2, "tools": tools}}))
+        turn = turn + 2 if rng.random() < 0.6 else 1
+    return rows
+
+
 # ---------------------------------------------------------------- attacks
 
 def _harvest_request(rng, src: TextSource, style: dict) -> Request:
@@ -260,6 +343,8 @@ def _harvest_request(rng, src: TextSource, style: dict) -> Request:
                                             "max_tokens": style["max_tokens"]}}
     if system:
         req["system"] = system
+    if style.get("users"):
+        req["user_id"] = f"user-{rng.randrange(style['users'])}"
     if style.get("reasoning"):
         hidden = _lognormal(rng, style["reasoning"], 0.5)
         req["reasoning_tokens"] = hidden
@@ -269,9 +354,11 @@ def _harvest_request(rng, src: TextSource, style: dict) -> Request:
     return req
 
 
-def harvest_style(rng, src: TextSource, recipe: str) -> dict:
+def harvest_style(rng, src: TextSource, recipe: str, ctx_style: dict | None = None) -> dict:
+    """One account's way of harvesting; `ctx_style` overrides what was drawn."""
+    ctx_style = ctx_style or {}
     orca = [s for s in (src.side.get("sensei_orca_system_messages") or {}).get("orca", []) if s]
-    style = {"kinds": ["instruction"], "out_median": rng.uniform(350, 1500),
+    style = {"kinds": ["instruction"], "out_median": rng.uniform(250, 1500),
              "temperature": rng.choice([0, 0.3, 0.7, 1.0]), "max_tokens": rng.choice([2048, 4096]),
              "ask": 0.0, "foreign": 0.0, "languages": rng.sample(FOREIGN, rng.randint(2, 10))}
     if recipe == "orca":
@@ -285,12 +372,15 @@ def harvest_style(rng, src: TextSource, recipe: str) -> dict:
                                       rng.randint(1, 3)), "foreign": rng.choice([0, 0, 0.3, 0.8])}
     if rng.random() < 0.25:
         style["messages"] = None  # the gateway does not log turns for this client
-    return style
+    if rng.random() < 0.2:
+        style["users"] = rng.randint(20, 2000)  # passes made-up end-user ids
+    return style | ctx_style
 
 
 def response_harvest(rng, n, start, duration, ctx):
     src = _src(ctx)
-    style = ctx.get("style") or harvest_style(rng, src, ctx.get("recipe", "harvest"))
+    style = ctx.get("style") or harvest_style(rng, src, ctx.get("recipe", "harvest"),
+                                              ctx.get("style_overrides"))
     return [(ts, _harvest_request(rng, src, style))
             for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"]))]
 
@@ -369,8 +459,11 @@ def agentic_harvest(rng, n, start, duration, ctx):
 
 
 def logprob_extract(rng, n, start, duration, ctx):
-    """Next-token distributions over web text prefixes, some with logit bias to see past top-k."""
+    """Next-token distributions over web text prefixes, some with logit bias to see past top-k;
+    or soft labels: the top logprobs of every token of long answers to instructions."""
     src = _src(ctx)
+    if ctx.get("soft", rng.random() < 0.3):
+        return _soft_labels(rng, src, n, start, duration)
     bias_share, max_tok = rng.choice([0, 0.3, 0.7]), rng.randint(1, 20)
     top = rng.choice([5, 10, 20])
     docs = [src.sample("web", rng) for _ in range(max(5, n // rng.randint(5, 60)))]
@@ -384,6 +477,18 @@ def logprob_extract(rng, n, start, duration, ctx):
             params["logit_bias"] = rng.randint(1, 300)
         rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
                           "output_tokens": rng.randint(1, max_tok), "params": params}))
+    return rows
+
+
+def _soft_labels(rng, src: TextSource, n, start, duration):
+    top, answer = rng.choice([5, 10, 20]), rng.uniform(200, 900)
+    rows = []
+    for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"])):
+        text = src.sample(rng.choice(["instruction", "cot", "chat"]), rng)
+        rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
+                          "output_tokens": _lognormal(rng, answer, 0.5),
+                          "params": {"temperature": rng.choice([0, 0.7]), "max_tokens": 2048,
+                                     "logprobs": True, "top_logprobs": top}}))
     return rows
 
 
@@ -431,7 +536,8 @@ BENIGN = {"bench_cot": (bench_cot, 4.0), "bench_plain": (bench_plain, 3.0),
           "bench_mmlu": (bench_mmlu, 4.0), "tutoring_app": (tutoring_app, 3.0),
           "labelling_app": (labelling_app, 5.0), "hobbyist_bench": (hobbyist_bench, 0.3),
           "real_chat": (real_chat, 3.0), "coding_agent": (coding_agent, 2.0),
-          "rag_app": (rag_app, 3.0), "batch_summariser": (batch_summariser, 4.0)}
+          "rag_app": (rag_app, 3.0), "batch_summariser": (batch_summariser, 4.0),
+          "translation_app": (translation_app, 3.0), "agent_product": (agent_product, 3.0)}
 ATTACKS = {"self_instruct": (self_instruct, 3.0), "response_harvest": (response_harvest, 5.0),
            "orca_harvest": (orca_harvest, 4.0), "judge_harvest": (judge_harvest, 3.0),
            "agentic_harvest": (agentic_harvest, 5.0), "logprob_extract": (logprob_extract, 4.0),

@@ -35,11 +35,30 @@ def _account(rng, persona, n, attack, ctx_extra=None, new=False) -> SimAccount:
                       DEFAULT_START if attack else None, ctx)
 
 
+def _judge_source() -> TextSource:
+    """Built-in words, plus judge templates and answer pairs written here (our own words, in
+    the usual shape of LLM-as-judge prompts), for the judge-harvesting case."""
+    src = TextSource(None)
+    rng = random.Random(5)
+    src.side["judge"] = [
+        {"name": "pair", "system_prompt": "You compare two assistants' answers impartially.",
+         "prompt_template": "[Question]\n{question}\n\n[Response A]\n{answer_a}\n\n"
+                            "[Response B]\n{answer_b}\n\nWhich response is better? Reply "
+                            "[[A]], [[B]] or [[C]] for a tie, after a short explanation."},
+        {"name": "single", "system_prompt": "You are a strict grader.",
+         "prompt_template": "Evaluate the response below for helpfulness and accuracy and "
+                            "rate it on a scale of 1 to 10 as [[rating]].\n\nQuestion: "
+                            "{question}\n\nResponse: {answer}"}]
+    src.raw["pairs"] = [{"question": src.sample("chat", rng), "answer_a": src.sample("web", rng),
+                         "answer_b": src.sample("web", rng)} for _ in range(400)]
+    return src
+
+
 def write_case(name: str, seed: int, accounts: list[SimAccount], checks: list[dict],
                text: bool = True) -> None:
     rng = random.Random(seed)
     cfg = SimConfig(seed=seed, hours=24.0, text=text)
-    src = TextSource(None)
+    src = _judge_source() if name.startswith("judge") else TextSource(None)
     background = [_account(rng, p, rng.randint(35, 60), False) for p in BACKGROUND]
     rows = []
     for a in background + accounts:
@@ -86,6 +105,21 @@ def main() -> None:
     # a reasoning harvester seen only through its asks: one strong signal reaches medium
     single("reasoning_asks_alone", 26, "tutoring_app", 300, False,
            {"max_risk": 79, "why": "reasoning asks alone are medium at most"})
+    # round 2: the issue's remaining misses and the hard negatives of a wider simulator
+    single("judge_harvester", 41, "judge_harvest", 250, True, {"min_risk": 80}, new=True)
+    single("soft_label_harvest", 42, "logprob_extract", 250, True, {"min_risk": 80},
+           ctx={"soft": True})
+    single("camouflaged_mixed_no_end_user", 43, "camouflaged", 500, True, {"min_risk": 80},
+           ctx={"hide": "mixed", "product": recipes.real_chat})
+    single("harvest_with_made_up_users", 44, "response_harvest", 250, True, {"min_risk": 80},
+           ctx={"style_overrides": {"users": 300}})
+    single("cot_harness_on_reasoning_model", 45, "bench_cot", 300, False,
+           {"max_risk": 79, "why": "chain-of-thought benchmark against a reasoning model"},
+           ctx={"task": "gsm8k", "reasoning": 3000.0})
+    single("labelling_app_reading_logprobs", 46, "labelling_app", 300, False, {"max_risk": 49},
+           ctx={"logprobs": True})
+    single("translation_app", 47, "translation_app", 300, False, {"max_risk": 49})
+    single("agent_product_per_task_tools", 48, "agent_product", 300, False, {"max_risk": 79})
     # a weakly linked campaign: no shared card, hosting ASNs + common SDK, waves, burst
     rng = random.Random(31)
     members = _weak_campaign(SimConfig(seed=31, campaign_size=14), rng)

@@ -49,7 +49,8 @@ def test_eval_with_corpus_has_real_text_personas_and_ablation(tmp_path):
     assert result.exit_code == 0, result.output
     report = (out / "report.md").read_text()
     assert "## Ablation: without each signal family / model" in report
-    assert "| river (HalfSpaceTrees peers) |" in report and "| groups (campaign stage) |" in report
+    assert "| peers (river HalfSpaceTrees) |" in report and "| groups (campaign stage) |" in report
+    assert "| verdicts (river LogisticRegression) |" in report
     rows = json.loads((out / "report.json").read_text())
     assert {"weak_campaign_member", "agentic_harvest", "camouflaged"} <= set(
         rows[0]["scenario_recall"])
