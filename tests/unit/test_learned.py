@@ -6,7 +6,7 @@ import random
 
 import msgspec
 from distillguard.models.detectors.population import INPUTS
-from distillguard.models.learned import Learned, LearnDelta
+from distillguard.models.learned import LearnDelta, Learned
 
 
 def _features(rng: random.Random) -> dict[str, float]:
