@@ -66,19 +66,24 @@ def _src(ctx: dict) -> TextSource:
     return ctx["src"]
 
 
-def _mmlu_item(rng, src: TextSource, shots: int) -> str:
+def _mmlu_item(rng, src: TextSource, shots: int, test: dict | None = None,
+               rotate: int = 0) -> str:
+    """An MMLU item with `shots` exemplars of its subject; `rotate` shifts the test item's
+    options by that many places (CircularEval asks each item once per rotation)."""
     recs = src.records("mmlu")
     if not recs:
         return src.sample("mmlu", rng) + "\nA) one\nB) two\nC) three\nD) four\nAnswer:"
-    test = rng.choice(recs)
+    test = test or rng.choice(recs)
     dev = [r for r in recs[:400] if r.get("subject") == test.get("subject")][:shots]
 
-    def fmt(r, answer):
-        opts = "\n".join(f"{'ABCD'[i]}. {c}" for i, c in enumerate(r.get("choices", [])[:4]))
+    def fmt(r, answer, shift=0):
+        choices = r.get("choices", [])[:4]
+        choices = choices[shift % len(choices):] + choices[:shift % len(choices)] if choices else []
+        opts = "\n".join(f"{'ABCD'[i]}. {c}" for i, c in enumerate(choices))
         tail = f" {'ABCD'[int(r.get('answer', 0))]}" if answer else ""
         return f"{r.get('question', '')}\n{opts}\nAnswer:{tail}"
     head = f"The following are multiple choice questions about {test.get('subject', '')}.\n\n"
-    return head + "\n\n".join([fmt(r, True) for r in dev] + [fmt(test, False)])
+    return head + "\n\n".join([fmt(r, True) for r in dev] + [fmt(test, False, rotate)])
 
 
 def _bbh_item(rng, src: TextSource, cot: bool) -> str:
@@ -140,11 +145,20 @@ def bench_plain(rng, n, start, duration, ctx):
 
 
 def bench_mmlu(rng, n, start, duration, ctx):
-    """MMLU 5-shot: one-token answers read through logprobs."""
+    """MMLU 5-shot: one-token answers read through logprobs. Some harnesses run CircularEval
+    (each item once per rotation of its options, one after another): the same prompt
+    reordered, as a judge's position swap is."""
     src, top = _src(ctx), rng.choice([1, 5, 10, 20])
-    rows = []
+    circular = ctx.get("circular", rng.random() < 0.3)
+    recs = src.records("mmlu")
+    rows, item, turn = [], None, 0
     for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted"])):
-        text = _mmlu_item(rng, src, 5)
+        if circular and recs:
+            item, turn = (rng.choice(recs), 0) if turn % 4 == 0 else (item, turn)
+            text = _mmlu_item(rng, src, 5, item, turn % 4)
+            turn += 1
+        else:
+            text = _mmlu_item(rng, src, 5)
         rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
                           "output_tokens": 1, "params": {"temperature": 0, "max_tokens": 1,
                                                          "logprobs": True, "top_logprobs": top}}))
@@ -410,19 +424,28 @@ def self_instruct(rng, n, start, duration, ctx):
 
 
 def judge_harvest(rng, n, start, duration, ctx):
-    """MT-bench-style judge prompts over ever-new answer pairs: reward-model labels."""
+    """MT-bench-style judge prompts over ever-new answer pairs: reward-model labels. Most follow
+    the recipe and judge a pair in both orders (FastChat's and arena-hard's position swap: the
+    second game right after the first); the rest judge each pair once, in one order."""
     src = _src(ctx)
     judges = src.side.get("judge") or [{"system_prompt": "Judge which answer is better.",
                                         "prompt_template": "{question}\nA: {answer_a}\nB: {answer_b}"}]
     judges = [j for j in judges if "multi" not in j.get("name", "")] or judges
     pairs = src.records("pairs") or [{"question": src.sample("chat", rng), "answer_a": "yes",
                                       "answer_b": "no"}]
-    rows = []
+    swap = ctx.get("swap", rng.random() < 0.6)
+    rows, second = [], None
     for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"])):
-        judge, pair = rng.choice(judges), rng.choice(pairs)
-        fields = {"question": pair.get("question", ""), "answer_a": pair.get("answer_a", ""),
-                  "answer_b": pair.get("answer_b", ""), "answer": pair.get("answer_a", ""),
-                  "ref_answer_1": pair.get("answer_b", "")}
+        if second is not None:
+            (judge, fields), second = second, None
+        else:
+            judge, pair = rng.choice(judges), rng.choice(pairs)
+            fields = {"question": pair.get("question", ""), "answer_a": pair.get("answer_a", ""),
+                      "answer_b": pair.get("answer_b", ""), "answer": pair.get("answer_a", ""),
+                      "ref_answer_1": pair.get("answer_b", "")}
+            if swap and "{answer_b}" in judge.get("prompt_template", ""):
+                second = judge, fields | {"answer_a": fields["answer_b"],
+                                          "answer_b": fields["answer_a"]}
         try:
             text = judge["prompt_template"].format(**fields)
         except (KeyError, IndexError):
@@ -504,7 +527,7 @@ def camouflaged(rng, n, start, duration, ctx):
     product = ctx.get("product") or rng.choice(PRODUCTS)
     rows = product(rng, n - n_attack, start, duration, ctx)
     how = ctx.get("hide") or rng.choice(["key", "night", "key_night", "mixed"])
-    style = harvest_style(rng, _src(ctx), rng.choice(HARVESTS))
+    style = harvest_style(rng, _src(ctx), rng.choice(HARVESTS), ctx.get("style_overrides"))
     style["messages"] = 1 if how != "mixed" else rng.choice([1, None])
     when = "night" if "night" in how else "uniform"
     attack_key = f"key_{rng.getrandbits(24):06x}"
