@@ -89,6 +89,7 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "logprob_share": _share(p.logprobs, n),
         "tiny_logprob_share": _share(p.tiny_max_tokens_logprobs, n),
         "grading_share": _share(p.grading_prompts, p.with_text),
+        "reordered_share": _share(p.reordered, n),
         "recent_tiny_logprob_share": p.recent[R_TINY_LOGPROB],
         "logit_bias_share": _share(p.logit_bias, n),
         "temperature_zero_share": _share(p.temperature_zero, n),
@@ -126,7 +127,9 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3
     probe = max(_ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
         open_text, _ramp(f["logit_bias_share"], 0.1, 0.4)), _ramp(f["soft_label_share"], 0.1, 0.4))
-    grading = _ramp(f["grading_share"], 0.1, 0.5)
+    # Judgments: grading prompts (text), or the same prompt reordered with an answer each time
+    # (a pairwise judgment asked in both orders: without text, the judge's mark).
+    grading = max(_ramp(f["grading_share"], 0.1, 0.5), _ramp(f["reordered_share"], 0.05, 0.25))
     # Distinct system prompts are the mark here; a varying tool count alone is a product's
     # agent as often as a harvester's (it stays below EXTRACTIVE in models.groups).
     agentic = _ramp(f["tool_share"], 0.2, 0.7) * max(_ramp(f["distinct_system_share"], 0.05, 0.2),

@@ -30,6 +30,9 @@ from distillguard.models.thresholds import PRIOR, Norms
 SIMHASH_SLOTS = 16         # recent prompt simhashes compared against each new one
 NEAR_DUP_BITS = 3          # Hamming distance for "the same prompt, lightly edited"
 TEMPLATE_BITS = 12         # Hamming distance for "the same template, another filler"
+REORDER_BITS = 2           # ...for "the same words reordered" (a simhash of word n-grams keeps
+#                            every n-gram when whole passages swap places between the same
+#                            template words: 0; a few bits when the labels before them differ)
 RATE_HALF_LIFE_S = 600.0   # request-rate memory: 10 minutes of event time
 RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement decisions
 EXAMPLES = 3               # example event ids kept as alert evidence
@@ -71,6 +74,25 @@ def extraction_shaped(event: Event, norms: Norms = PRIOR) -> int:
     if messages is None:
         return 1 if prompt <= norms.short_input else 0
     return 2 if messages <= 1 else 0
+
+
+SOFT_RATIO = 4.0   # answer-seeking: an answer at least four times its prompt...
+SOFT_FACTOR = 0.5  # ...and over half the segment's long cut-off
+
+
+def answer_seeking(event: Event, visible: int, norms: Norms = PRIOR) -> bool:
+    """Softer than extraction-shaped, for comparing an account's sub-streams with each other
+    (never counted as shape on its own): a single-turn (or, turns unknown, short) prompt whose
+    visible answer is at least four times it and over half the long cut-off. An instruction
+    harvest asking for a few hundred tokens is this; so is some of a chat product's traffic,
+    which is why it only tells a sub-stream apart from the rest of its account."""
+    prompt = event.input_tokens or 0
+    if visible < SOFT_FACTOR * norms.long_output or visible < SOFT_RATIO * prompt:
+        return False
+    messages = event.prompt.messages if event.prompt is not None else None
+    if messages is None:
+        return prompt <= norms.short_input
+    return messages <= 1
 
 
 def is_answer_read(event: Event, out: int) -> bool:
@@ -196,6 +218,11 @@ class AccountProfile(msgspec.Struct, array_like=True):
     # the group stage's verdicts on this account (models.groups.hold: the KEEP strongest)
     group_verdicts: list[GroupVerdict] = msgspec.field(default_factory=list)
     published_events: int = 0  # events when the account last told its groups (engine)
+    # detection, issue 8 round 3
+    recent_marks: bytearray = msgspec.field(default_factory=bytearray)  # per recent simhash,
+    #                                      aligned from the end: (chars & 0xFF, a sha256 byte)
+    reordered: int = 0  # answers to a recent prompt reordered: the same words and length, a new
+    #                     prompt (a pairwise judgment in both orders, CircularEval's rotations)
 
     def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR) -> None:
         """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the
@@ -245,12 +272,20 @@ class AccountProfile(msgspec.Struct, array_like=True):
         text = prompt.text if prompt is not None else None
         probe = self._update_params(event.params, out, text) if event.params is not None else 0
         self._update_tools(event, norms)
-        reasoning = grading = False
+        reasoning = grading = reordered = False
         if prompt is not None:
-            reasoning, grading = self._update_prompt(prompt, text)
+            reasoning, grading, reordered = self._update_prompt(prompt, text)
+        visible = visible_output(event)
         shape = extraction_shaped(event, norms)
-        if shape and reasoning and visible_output(event) < ESSAY_FACTOR * norms.long_output:
+        if reasoning and visible < ESSAY_FACTOR * norms.long_output:
             shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
+            seeking = False
+        else:
+            seeking = shape > 0 or answer_seeking(event, visible, norms)
+        if reordered and visible > ANSWER_MIN:  # a label or a choice read is no judgment
+            self.reordered += 1
+        else:
+            reordered = False
         if shape == 2:
             self.shaped_requests += 1
         elif shape:
@@ -263,9 +298,9 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.long_reasoning += 1
         if text and (reasoning or shape):  # languages of the asks that matter, not of all chat
             self.scripts |= scripts_of(text)
-        if shape or reasoning or probe or grading:  # evidence an analyst can look up
+        if shape or reasoning or probe or grading or reordered:  # evidence to look up
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
-        harvest = shape > 0 or probe == 2 or grading
+        harvest = seeking or probe == 2 or grading or reordered
         extractive = harvest or reasoning
         self.extractive += extractive
         subs = self.substreams
@@ -333,10 +368,10 @@ class AccountProfile(msgspec.Struct, array_like=True):
         self.tool_counts |= 1 << min(tools, 63)
         return True
 
-    def _update_prompt(self, prompt, text: str | None) -> tuple[bool, bool]:
-        """Fold the prompt in; returns (asks for reasoning, is a grading prompt), both False
-        without text."""
-        reasoning = grading = False
+    def _update_prompt(self, prompt, text: str | None) -> tuple[bool, bool, bool]:
+        """Fold the prompt in; returns (asks for reasoning, is a grading prompt, reorders a
+        recent prompt), the first two False without text."""
+        reasoning = grading = reordered = False
         if text:
             self.with_text += 1
             view = instruction_view(text)
@@ -348,12 +383,10 @@ class AccountProfile(msgspec.Struct, array_like=True):
             if is_grading_prompt(view):
                 grading = True
                 self.grading_prompts += 1
-        if prompt.sha256:
+        sha = prompt.sha256 or (prompt_sha256(text) if text else None)
+        if sha:
             self.with_prompt_hash += 1
-            sketches.hll_add(self.distinct_prompts, int(prompt.sha256[:16], 16))
-        elif text:
-            self.with_prompt_hash += 1
-            sketches.hll_add(self.distinct_prompts, int(prompt_sha256(text)[:16], 16))
+            sketches.hll_add(self.distinct_prompts, int(sha[:16], 16))
         if prompt.system_sha256:
             sketches.hll_add(self.distinct_systems, int(prompt.system_sha256[:16], 16))
         chars = prompt.chars if prompt.chars is not None else (len(text) if text else None)
@@ -361,18 +394,35 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.prompt_chars.add(math.log1p(chars))
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
-            self._update_simhash(simhash)
-        return reasoning, grading
+            mark = bytes(((chars or 0) & 0xFF, int(sha[:2], 16) if sha else 0))
+            reordered = self._update_simhash(simhash, mark if sha else None)
+        return reasoning, grading, reordered
 
-    def _update_simhash(self, simhash: int) -> None:
-        recent = self.recent_simhashes
+    def _update_simhash(self, simhash: int, mark: bytes | None) -> bool:
+        """Compare with the recent prompts; True when this one reorders one of them: the same
+        words (simhash within REORDER_BITS) and length, another prompt (sha256). `mark` is
+        (chars & 0xFF, a sha256 byte), None without a hash."""
+        recent, marks = self.recent_simhashes, self.recent_marks
+        reordered = False
         if recent:
             nearest = min(map(int.bit_count, map(simhash.__xor__, recent)))
             self.near_duplicates += 0 < nearest <= NEAR_DUP_BITS  # edited, not repeated
             self.templated += nearest <= TEMPLATE_BITS
+            if nearest <= REORDER_BITS and mark is not None:  # rare: look at which one
+                offset = len(recent) - len(marks) // 2  # marks are aligned from the end
+                for i, other in enumerate(recent):
+                    j = 2 * (i - offset)
+                    if j >= 0 and (simhash ^ other).bit_count() <= REORDER_BITS and (
+                            marks[j] == mark[0] and marks[j + 1] != mark[1]):
+                        reordered = True
+                        break
         if len(recent) >= SIMHASH_SLOTS:
             recent.pop(0)
         recent.append(simhash)
+        marks += mark or b"\0\0"
+        if len(marks) > 2 * len(recent):
+            del marks[:len(marks) - 2 * len(recent)]
+        return reordered
 
     @property
     def rate_per_min(self) -> float:

@@ -260,17 +260,28 @@ def agentic_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 
 
 def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """Judge / rubric prompts in bulk over ever-new items: reward-model labels being harvested."""
-    if p.with_text < 30:
+    """Judge / rubric prompts in bulk over ever-new items: reward-model labels being harvested.
+    With text, the grammar of grading; without it, the public recipes' own mark: a pairwise
+    comparison asked twice, the two answers swapped (position-bias debiasing), so the same words
+    and length come back as a new prompt, each time with an answer."""
+    if p.events < 30:
         return None
-    strength = (ramp(f["grading_share"], 0.2, 0.6) * ramp(f["unique_prompt_share"], 0.5, 0.9)
-                * ramp(p.with_text, 30, 100))
+    unique = ramp(f["unique_prompt_share"], 0.5, 0.9)
+    graded = (ramp(f["grading_share"], 0.2, 0.6) * ramp(p.with_text, 30, 100)
+              if p.with_text >= 30 else 0.0)
+    swapped = ramp(f["reordered_share"], 0.1, 0.3) * ramp(p.events, 30, 100)
+    strength = max(graded, swapped) * unique
     if strength == 0:
         return None
-    return Reason("judge_harvesting",
-                  f"{f['grading_share']:.0%} of prompts ask to grade or compare answers "
-                  f"({p.grading_prompts} of {p.with_text}), {f['unique_prompt_share']:.0%} unique",
-                  strength, {"grading_share": f["grading_share"]})
+    if graded >= swapped:
+        what = (f"{f['grading_share']:.0%} of prompts ask to grade or compare answers "
+                f"({p.grading_prompts} of {p.with_text})")
+    else:
+        what = (f"{f['reordered_share']:.0%} of requests ask again a recent prompt reordered "
+                f"(a pairwise judgment in both orders; {p.reordered} of {p.events})")
+    return Reason("judge_harvesting", f"{what}, {f['unique_prompt_share']:.0%} unique",
+                  strength, {"grading_share": f["grading_share"],
+                             "reordered_share": f["reordered_share"]})
 
 
 def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | None:

@@ -54,11 +54,24 @@ def _judge_source() -> TextSource:
     return src
 
 
+def _mmlu_source() -> TextSource:
+    """Built-in words, plus multiple-choice items of our own words (subject, question, four
+    choices), so a harness can rotate an item's options (CircularEval)."""
+    src = TextSource(None)
+    rng = random.Random(6)
+    src.raw["mmlu"] = [{"subject": rng.choice(["algebra", "anatomy", "law"]),
+                        "question": src.sample("mmlu", rng),
+                        "choices": [src.sample("chat", rng)[:40] for _ in range(4)],
+                        "answer": rng.randrange(4)} for _ in range(500)]
+    return src
+
+
 def write_case(name: str, seed: int, accounts: list[SimAccount], checks: list[dict],
                text: bool = True) -> None:
     rng = random.Random(seed)
     cfg = SimConfig(seed=seed, hours=24.0, text=text)
-    src = _judge_source() if name.startswith("judge") else TextSource(None)
+    src = (_judge_source() if name.startswith("judge") else
+           _mmlu_source() if name.startswith("mmlu") else TextSource(None))
     background = [_account(rng, p, rng.randint(35, 60), False) for p in BACKGROUND]
     rows = []
     for a in background + accounts:
@@ -120,6 +133,17 @@ def main() -> None:
            ctx={"logprobs": True})
     single("translation_app", 47, "translation_app", 300, False, {"max_risk": 49})
     single("agent_product_per_task_tools", 48, "agent_product", 300, False, {"max_risk": 79})
+    # round 3: without text
+    single("judge_harvester_text_free", 61, "judge_harvest", 250, True,
+           {"min_risk": 80, "why": "a pairwise judge asking each comparison in both orders"},
+           text=False, ctx={"swap": True})
+    single("mmlu_circular_eval_text_free", 62, "bench_mmlu", 300, False,
+           {"max_risk": 79, "why": "CircularEval: each item once per rotation of its options"},
+           text=False, ctx={"circular": True})
+    single("camouflaged_key_short_answers", 63, "camouflaged", 450, True,
+           {"min_risk": 80, "why": "a harvest key asking for a few hundred tokens"}, text=False,
+           ctx={"hide": "key", "product": recipes.coding_agent,
+                "style_overrides": {"out_median": 600.0, "reasoning": 0.0, "messages": 1}})
     # a weakly linked campaign: no shared card, hosting ASNs + common SDK, waves, burst
     rng = random.Random(31)
     members = _weak_campaign(SimConfig(seed=31, campaign_size=14), rng)

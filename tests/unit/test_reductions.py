@@ -1,0 +1,103 @@
+"""Per-request reductions of round 3: reordered prompts (a pairwise judgment asked in both
+orders) and answer-seeking requests (a sub-stream's softer flag)."""
+
+import hashlib
+
+from distillguard.models.detectors.rules import judge_harvesting
+from distillguard.models.features import account_features
+from distillguard.models.profile import PRIOR, answer_seeking
+from distillguard.models.simhash import simhash64
+from distillguard.models.substreams import EXTRACTIVE
+
+from tests.helpers import BASE_TS, event
+from tests.unit.test_engine import as_event, run
+
+JUDGE = ("[Question]\n{q}\n\n[The Start of Assistant A's Answer]\n{a}\n[The End of Assistant A's "
+         "Answer]\n\n[The Start of Assistant B's Answer]\n{b}\n[The End of Assistant B's Answer]"
+         "\n\nWhich is better? Reply [[A]], [[B]] or [[C]].")
+
+
+def _prompt(text: str, with_hash: bool = True) -> dict:
+    out = {"simhash": f"{simhash64(text):016x}", "chars": len(text), "messages": 1}
+    if with_hash:
+        out["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def _words(i: int, n: int) -> str:
+    return " ".join(f"w{(i * 31 + k * 7) % 997}x{k % 13}" for k in range(n))
+
+
+def judge_events(account: str, pairs: int, swap: bool, answer: int = 250) -> list[dict]:
+    out, ts = [], BASE_TS
+    for i in range(pairs):
+        q, a, b = _words(i, 20), _words(i + 5000, 120), _words(i + 9000, 140)
+        orders = [(a, b), (b, a)] if swap else [(a, b)]
+        for x, y in orders:
+            ts += 20_000
+            out.append(event(account, ts, input_tokens=900, output_tokens=answer,
+                             params={"temperature": 0, "max_tokens": 2048},
+                             prompt=_prompt(JUDGE.format(q=q, a=x, b=y))))
+    return out
+
+
+def test_a_swapped_pairwise_judgment_reorders_the_prompt():
+    a, b = _words(1, 100), _words(2, 100)
+    first, second = JUDGE.format(q="Q?", a=a, b=b), JUDGE.format(q="Q?", a=b, b=a)
+    assert len(first) == len(second) and first != second
+    assert (simhash64(first) ^ simhash64(second)).bit_count() == 0  # every word bigram kept
+    profiles, _ = run(judge_events("judge", 40, swap=True))
+    assert profiles["judge"].reordered == 40
+
+
+def test_a_retry_a_label_read_and_a_one_order_judge_are_not_reorderings():
+    retry = event("retry", input_tokens=900, output_tokens=250, prompt=_prompt(JUDGE))
+    again = event("retry", input_tokens=900, output_tokens=250, prompt=_prompt(JUDGE))
+    labels = judge_events("circular", 30, swap=True, answer=1)  # CircularEval's 1-token reads
+    once = judge_events("once", 60, swap=False)
+    profiles, _ = run([retry, again, *labels, *once])
+    assert profiles["retry"].reordered == 0
+    assert profiles["circular"].reordered == 0
+    assert profiles["once"].reordered == 0
+
+
+def test_a_text_free_pairwise_judge_harvester_is_judged_by_its_swaps():
+    profiles, _ = run(judge_events("judge", 60, swap=True))
+    p = profiles["judge"]
+    reason = judge_harvesting(p, account_features(p))
+    assert reason is not None and reason.strength == 1.0
+    assert "both orders" in reason.text
+    assert p.risk >= 80
+    profiles, _ = run(judge_events("once", 120, swap=False))  # the evasion: one order only
+    assert judge_harvesting(profiles["once"], account_features(profiles["once"])) is None
+
+
+def test_answer_seeking_is_single_turn_and_several_times_its_prompt():
+    def ev(inp, out, messages):
+        return as_event(event("x", input_tokens=inp, output_tokens=out,
+                              prompt={"chars": 80, "messages": messages}))
+    half = PRIOR.long_output / 2
+    assert answer_seeking(ev(20, int(half) + 10, 1), int(half) + 10)
+    assert not answer_seeking(ev(20, int(half) - 10, 1), int(half) - 10)  # a short answer
+    assert not answer_seeking(ev(200, int(half) + 10, 1), int(half) + 10)  # < 4x the prompt
+    assert not answer_seeking(ev(20, int(half) + 10, 5), int(half) + 10)   # a conversation
+
+
+def test_answer_seeking_requests_mark_a_sub_stream():
+    """A harvest key asking for a few hundred tokens (under the long cut-off) stands apart from
+    a product's conversations on its other key."""
+    events = []
+    for i in range(120):
+        events.append(event("acct", BASE_TS + i * 30_000, api_key_id="product", input_tokens=900,
+                            output_tokens=300, prompt={"chars": 3000, "messages": 4}))
+        if i % 4 == 0:
+            events.append(event("acct", BASE_TS + i * 30_000 + 1, api_key_id="side",
+                                input_tokens=25, output_tokens=450,
+                                prompt={"chars": 90, "messages": 1}))
+    profiles, _ = run(events)
+    p = profiles["acct"]
+    assert p.shaped_requests == 0  # not extraction-shaped: under the long cut-off
+    rows = {r[0]: r for r in p.substreams.rows[0]}
+    side = max(rows.values(), key=lambda r: r[EXTRACTIVE])
+    assert side[EXTRACTIVE] == 30 and sum(r[EXTRACTIVE] for r in rows.values()) == 30
+    assert any(r.startswith("one api key carries 30 requests, 100%") for r in p.reasons)
