@@ -42,6 +42,12 @@ LSH_BANDS = 4            # simhash template bands of 16 bits each
 KIND_WEIGHT = {"pay": 1.0, "reg": 0.9, "sys": 0.8, "lsh": 0.8, "net": 0.85, "asn": 0.6,
                "wave": 0.6}
 STRONG_KINDS = ("pay", "net")  # one payment instrument, one proxy range with the same client
+# The share of a group's verdict a benign-looking member carries (linked, not proven): a
+# payment instrument is one payer, so its benign-looking accounts are the payer's too (a
+# judge-harvesting or half-chat member of a card-sharing hydra); strangers share a proxy range
+# and client more often, a public template, system prompt, network, wave or burst still more.
+MEMBER_FLOOR = {"pay": 0.8, "net": 0.4}
+WEAK_FLOOR = 0.25
 KIND_WORDS = {"pay": "a payment instrument", "reg": "a registration burst",
               "sys": "a system prompt", "lsh": "a prompt template", "net": "a proxy range and client",
               "asn": "a hosting network and client", "wave": "a start wave"}
@@ -165,10 +171,7 @@ def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
         m = state.members.get(account_id)
         if m is None:
             continue
-        # A benign-looking member of a risky group carries less of it: linked, not proven; by a
-        # public template, system prompt, network, wave or burst (shared by strangers) still less
-        # than by a card or a proxy range.
-        floor = 0.4 if kind in STRONG_KINDS else 0.25
+        floor = MEMBER_FLOOR.get(kind, WEAK_FLOOR)
         own = floor + (1 - floor) * _ramp(m.extraction, 0.05, 0.4)
         out.append(msgspec.structs.replace(judged, account_id=account_id,
                                            risk=round(risk * own, 1), ts=m.ts))

@@ -1,5 +1,6 @@
 """Per-request reductions of round 3: reordered prompts (a pairwise judgment asked in both
-orders) and answer-seeking requests (a sub-stream's softer flag)."""
+orders), answer-seeking requests (a sub-stream's softer flag), and the member floor of a shared
+payment instrument."""
 
 import hashlib
 
@@ -101,3 +102,21 @@ def test_answer_seeking_requests_mark_a_sub_stream():
     side = max(rows.values(), key=lambda r: r[EXTRACTIVE])
     assert side[EXTRACTIVE] == 30 and sum(r[EXTRACTIVE] for r in rows.values()) == 30
     assert any(r.startswith("one api key carries 30 requests, 100%") for r in p.reasons)
+
+
+def test_a_benign_looking_member_of_a_card_carries_most_of_its_verdict():
+    from distillguard.models.groups import MemberSummary, fold, verdicts
+
+    state = None
+    for i in range(8):
+        state = fold(state, "pay:card", MemberSummary(f"h{i}", 1.0 + i, 200, 90.0, 0.9))
+        state = fold(state, "reg:0:1", MemberSummary(f"h{i}", 1.0 + i, 200, 90.0, 0.9))
+    state = fold(state, "pay:card", MemberSummary("judge", 20.0, 200, 0.0, 0.0))
+    card = {v.account_id: v for v in verdicts(state, "pay:card")}
+    assert card["judge"].risk >= 0.8 * card["h0"].risk - 0.1
+    burst = None
+    for i in range(8):
+        burst = fold(burst, "reg:0:1", MemberSummary(f"h{i}", 1.0 + i, 200, 90.0, 0.9))
+    burst = fold(burst, "reg:0:1", MemberSummary("stranger", 20.0, 200, 0.0, 0.0))
+    reg = {v.account_id: v for v in verdicts(burst, "reg:0:1")}
+    assert reg["stranger"].risk <= 0.25 * reg["h0"].risk + 0.1  # a burst: strangers sign up too
