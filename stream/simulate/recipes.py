@@ -493,7 +493,7 @@ def logprob_extract(rng, n, start, duration, ctx):
     rows = []
     for ts in _times(rng, n, start, duration, rng.choice(["uniform", "scripted"])):
         doc = rng.choice(docs)
-        text = doc[:rng.randint(40, min(len(doc), 1500))]
+        text = doc[:rng.randint(min(40, len(doc)), max(1, min(len(doc), 1500)))]
         params = {"temperature": 0, "max_tokens": max_tok, "logprobs": True,
                   "top_logprobs": top}
         if rng.random() < bias_share:
