@@ -36,9 +36,11 @@ REASONING_PHRASES = tuple(p for phrases in REASONING_BY_LANGUAGE.values() for p 
 # "Response (b)", "Output b"): two candidates side by side are a comparison.
 JUDGE_WORDS = ("judge", "evaluat", "rubric", "verdict", "grading")
 GRADE_WORDS = ("assess", "rate ", "rating", "score", "grade ", "critique", "compare", "better")
-# "answer" alone is too common ("Answer:" ends label prompts): the answers or the answer.
-GRADED_THINGS = ("response", "answers", "the answer", "output", "completion", "assistant",
-                 "summar")
+# "answer" alone is too common ("Answer:" ends label prompts), and so is "the answer" (worked
+# exemplars end "so the answer is ..."): the answers, or an answer pointed at.
+GRADED_THINGS = ("response", "answers", "output", "completion", "assistant", "summar",
+                 "the answer below", "the answer above", "this answer", "the answer provided",
+                 "the given answer", "the answer given", "candidate answer", "model answer")
 SCALE_WORDS = ("on a scale", "scale of", "scale from", "rubric", "verdict", "[[", "score:",
                "rating:", "1 to 10", "1-10", "1 to 5", "1-5", "criteria", " tie", "is better")
 CANDIDATES = ("assistant", "response", "output", "completion", "candidate", "summar")
