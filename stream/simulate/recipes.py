@@ -86,40 +86,90 @@ def _mmlu_item(rng, src: TextSource, shots: int, test: dict | None = None,
     return head + "\n\n".join([fmt(r, True) for r in dev] + [fmt(test, False, rotate)])
 
 
-def _bbh_item(rng, src: TextSource, cot: bool) -> str:
+def _bbh_item(rng, src: TextSource, cot: bool, index: int | None = None) -> str:
     recs = src.records("bbh")
     if not recs:
         q = src.sample("bbh", rng)
         return f"Q: {q}\nA: Let's think step by step." if cot else f"Q: {q}\nA:"
-    r = rng.choice(recs)
+    r = recs[index % len(recs)] if index is not None else rng.choice(recs)
     prefix = (src.side.get("bbh_cot_prompts") or {}).get(r.get("task"), "") if cot else ""
     return f"{prefix}\n\nQ: {r.get('input', '')}\nA:" + (" Let's think step by step." if cot else "")
 
 
+def _item(rng, src: TextSource, kind: str, index: int) -> str:
+    """Item `index` of a public item set (the built-in vocabulary has none: a new sentence)."""
+    texts = src.texts.get(kind) if not src.builtin else None
+    return texts[index % len(texts)] if texts else src.sample(kind, rng)
+
+
+def _walk(rng, n: int, size: int, ctx: dict) -> list[int]:
+    """Which item of a public set of `size` items each of a harness's `n` requests asks. A
+    harness walks a fixed slice of the set: in the set's own order (lm-eval-harness; `--limit`
+    takes the first items), a sample drawn with a fixed seed that every user of the harness
+    shares (simple-evals, HELM), or a sample of its own seed; once, or again for another model
+    or setting. So accounts running the same benchmark send the same prompts, and an account
+    running it twice repeats its own; one run of an own sample does neither."""
+    order = ctx.get("order") or rng.choice(["in order", "in order", "shared seed", "own seed"])
+    passes = ctx.get("passes") or rng.choice([1, 1, 2, 3])
+    items = list(range(max(1, size)))
+    if order == "shared seed":
+        random.Random(0).shuffle(items)
+    elif order == "own seed":
+        rng.shuffle(items)
+    plan = items[:max(1, min(len(items), -(-n // passes)))]
+    return [plan[i % len(plan)] for i in range(n)]
+
+
 # ---------------------------------------------------------------- benign
 
-def _gsm8k_fewshot(rng, src: TextSource, shots: int) -> str:
-    """GSM8K with `shots` worked exemplars before the question (as harnesses run it); the
+ZERO_SHOT_COT = ("Q: {q}\nA: Let's think step by step.", "Q: {q}\nA: Let's think step by step.",
+                 "Question: {q}\nAnswer: Let's think step by step.",
+                 "{q}\nLet's think step by step.")
+
+
+def _worked(question: str, k: int) -> str:
+    """A worked solution to exemplar `k`, in our own words around the question's numbers (the
+    length of a real chain-of-thought exemplar: a few sentences, 40-110 words)."""
+    rng = random.Random(k)
+    numbers = [w.strip(".,?$%") for w in question.split() if any(c.isdigit() for c in w)]
+    numbers = [n for n in numbers if n] or [str(rng.randint(2, 90)) for _ in range(3)]
+    steps = [f"{rng.choice(['First', 'Next', 'Then', 'After that', 'Now'])}, we take "
+             f"{rng.choice(numbers)} and {rng.choice(['add', 'multiply by', 'subtract', 'divide by'])}"
+             f" {rng.choice(numbers)}, which gives {rng.randint(2, 900)}."
+             for _ in range(rng.randint(3, 7))]
+    return f"Let's work it out. {' '.join(steps)} So the answer is {2 + k * 37 % 899}."
+
+
+def _gsm8k_fewshot(rng, src: TextSource, shots: list[int], index: int) -> str:
+    """GSM8K with worked exemplars (items `shots`) before item `index`, as harnesses run it; the
     exemplars' answers are our own words, only the questions are the benchmark's."""
-    head = "".join(f"Q: {src.sample('gsm8k', rng)}\nA: Let's work it out. ... The answer is "
-                   f"{rng.randint(2, 900)}.\n\n" for _ in range(shots))
-    return f"{head}Q: {src.sample('gsm8k', rng)}\nA:"
+    head = ""
+    for k in shots:
+        question = _item(rng, src, "gsm8k", k)
+        head += f"Q: {question}\nA: {_worked(question, k)}\n\n"
+    return f"{head}Q: {_item(rng, src, 'gsm8k', index)}\nA:"
 
 
 def bench_cot(rng, n, start, duration, ctx):
-    """GSM8K / BBH with chain-of-thought: zero-shot "Let's think step by step", or few-shot
-    worked exemplars; answers of any usual length; some run against a reasoning model."""
+    """GSM8K / BBH with chain-of-thought: zero-shot "Let's think step by step" (in one of the
+    common templates), or few-shot worked exemplars (the harness's standard ones, or the
+    user's own); answers of any usual length; some run against a reasoning model."""
     src, task = _src(ctx), ctx.get("task") or rng.choice(["gsm8k", "gsm8k", "bbh", "gsm8k_fewshot"])
     out_median, max_tokens = rng.uniform(100, 700), rng.choice([256, 512, 1024, 2048, 4096])
     reasoning = rng.uniform(500, 6000) if rng.random() < 0.25 else 0.0
     reasoning = ctx.get("reasoning", reasoning)  # a reasoning model's hidden tokens (median)
     temperature = 0 if rng.random() < 0.7 else rng.choice([0.2, 0.6, 1.0])
-    shots = rng.choice([4, 8])
+    template = rng.choice(ZERO_SHOT_COT)
+    shots = list(range(rng.choice([4, 8])))
+    if rng.random() < 0.4:  # the user's own exemplars
+        shots = [rng.randrange(5000) for _ in shots]
+    size = len(src.records("bbh") if task == "bbh" else src.texts.get("gsm8k") or ())
     rows = []
-    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted", "uniform"])):
-        text = (_bbh_item(rng, src, True) if task == "bbh" else
-                _gsm8k_fewshot(rng, src, shots) if task == "gsm8k_fewshot" else
-                f"Q: {src.sample('gsm8k', rng)}\nA: Let's think step by step.")
+    times = _times(rng, n, start, duration, rng.choice(["bursts", "scripted", "uniform"]))
+    for ts, i in zip(times, _walk(rng, n, size, ctx), strict=True):
+        text = (_bbh_item(rng, src, True, i) if task == "bbh" else
+                _gsm8k_fewshot(rng, src, shots, i) if task == "gsm8k_fewshot" else
+                template.format(q=_item(rng, src, "gsm8k", i)))
         req = {"text": text, "messages": 1, "input_tokens": tokens(text),
                "output_tokens": min(max_tokens, _lognormal(rng, out_median, 0.45)),
                "params": {"temperature": temperature, "max_tokens": max_tokens}}
@@ -134,10 +184,13 @@ def bench_cot(rng, n, start, duration, ctx):
 def bench_plain(rng, n, start, duration, ctx):
     """The same benchmarks without chain-of-thought: short answers."""
     src = _src(ctx)
+    bbh = rng.random() < 0.5
+    size = len(src.records("bbh") if bbh else src.texts.get("gsm8k") or ())
     rows = []
-    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted"])):
-        text = (_bbh_item(rng, src, False) if rng.random() < 0.5 else
-                f"Question: {src.sample('gsm8k', rng)}\nAnswer:")
+    times = _times(rng, n, start, duration, rng.choice(["bursts", "scripted"]))
+    for ts, i in zip(times, _walk(rng, n, size, ctx), strict=True):
+        text = (_bbh_item(rng, src, False, i) if bbh else
+                f"Question: {_item(rng, src, 'gsm8k', i)}\nAnswer:")
         rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
                           "output_tokens": rng.randint(1, 40),
                           "params": {"temperature": 0, "max_tokens": rng.choice([16, 32, 64])}}))
@@ -151,14 +204,11 @@ def bench_mmlu(rng, n, start, duration, ctx):
     src, top = _src(ctx), rng.choice([1, 5, 10, 20])
     circular = ctx.get("circular", rng.random() < 0.3)
     recs = src.records("mmlu")
-    rows, item, turn = [], None, 0
-    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "scripted"])):
-        if circular and recs:
-            item, turn = (rng.choice(recs), 0) if turn % 4 == 0 else (item, turn)
-            text = _mmlu_item(rng, src, 5, item, turn % 4)
-            turn += 1
-        else:
-            text = _mmlu_item(rng, src, 5)
+    walk = _walk(rng, -(-n // 4) if circular else n, len(recs), ctx)
+    rows = []
+    for k, ts in enumerate(_times(rng, n, start, duration, rng.choice(["bursts", "scripted"]))):
+        item = recs[walk[k // 4 if circular else k]] if recs else None
+        text = _mmlu_item(rng, src, 5, item, k % 4 if circular else 0)
         rows.append((ts, {"text": text, "messages": 1, "input_tokens": tokens(text),
                           "output_tokens": 1, "params": {"temperature": 0, "max_tokens": 1,
                                                          "logprobs": True, "top_logprobs": top}}))
@@ -221,14 +271,18 @@ def hobbyist_bench(rng, n, start, duration, ctx):
     src, cot = _src(ctx), rng.random() < 0.6
     kind = rng.choice(["gsm8k", "bbh", "mmlu", "code"])
     logprobs = kind == "mmlu" and rng.random() < 0.5
+    shots = rng.choice([0, 5])
+    size = len(src.records(kind) if kind in ("bbh", "mmlu") else src.texts.get(kind) or ())
     rows = []
-    for ts in _times(rng, n, start, duration, rng.choice(["bursts", "uniform", "diurnal"])):
+    times = _times(rng, n, start, duration, rng.choice(["bursts", "uniform", "diurnal"]))
+    for ts, i in zip(times, _walk(rng, n, size, ctx), strict=True):
         if kind == "mmlu":
-            text = _mmlu_item(rng, src, rng.choice([0, 5]))
+            recs = src.records("mmlu")
+            text = _mmlu_item(rng, src, shots, recs[i % len(recs)] if recs else None)
         elif kind == "bbh":
-            text = _bbh_item(rng, src, cot)
+            text = _bbh_item(rng, src, cot, i)
         else:
-            text = src.sample(kind, rng) + ("\nLet's think step by step." if cot else "")
+            text = _item(rng, src, kind, i) + ("\nLet's think step by step." if cot else "")
         out = 1 if logprobs else _lognormal(rng, 300 if cot else 60, 0.6)
         params = {"temperature": rng.choice([0, 0.2, 1.0]), "max_tokens": rng.choice([512, 2048])}
         if logprobs:
