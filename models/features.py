@@ -90,6 +90,8 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "tiny_logprob_share": _share(p.tiny_max_tokens_logprobs, n),
         "grading_share": _share(p.grading_prompts, p.with_text),
         "reordered_share": _share(p.reordered, n),
+        "public_share": _share(p.public_prompts, hashed),
+        "public_probe_share": _share(p.public_probes, p.tiny_max_tokens_logprobs),
         "recent_tiny_logprob_share": p.recent[R_TINY_LOGPROB],
         "logit_bias_share": _share(p.logit_bias, n),
         "temperature_zero_share": _share(p.temperature_zero, n),
@@ -105,6 +107,27 @@ def account_features(p: AccountProfile) -> dict[str, float]:
         "active_minutes": float(minutes.n),
         "new_model_share": _share(p.new_model_events, n),
     }
+
+
+def swapped_pairs(f: dict[str, float]) -> float:
+    """0..1: how much of the account is pairwise judgments asked in both orders: prompts that
+    reorder a recent one (models.profile) where its prompts are otherwise unlike each other. A
+    few-shot benchmark's long fixed prefix makes most of its prompts near-duplicates, and items
+    of one length (BIG-Bench Hard's boolean expressions) then look reordered too; a judge's
+    prompts are two long answers each, alike only in their swapped twin."""
+    reordered = f["reordered_share"]
+    return _ramp(reordered, 0.1, 0.3) * (1 - _ramp(f["templated_share"] - 2 * reordered, 0.1, 0.4))
+
+
+def benchmark_run(f: dict[str, float]) -> float:
+    """0..1: how much the account's prompts look like a benchmark run rather than a sweep: a
+    harness walks a fixed public item set, so its prompts are the ones other accounts running
+    the benchmark send (models.items), or its own again (a second run for another model or
+    setting). A harvest wants ever-new answers: public prompts mixed with its own, or nobody
+    else's; few repeats. Without text this is what tells a chain-of-thought benchmark from a
+    response harvest (the cheapest way to look like one is to harvest only public benchmark
+    items, and to pay for every run twice)."""
+    return max(_ramp(f["public_share"], 0.5, 0.9), _ramp(1.0 - f["unique_prompt_share"], 0.2, 0.5))
 
 
 def _ramp(value: float, low: float, high: float) -> float:
@@ -123,13 +146,17 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     # even on a reasoning model (a benchmark run against one has long hidden reasoning too).
     shaped = _ramp(f["shaped_share"], 0.05, 0.5)
     # Without text a probe of a choice item cannot be told from one of open text: it counts
-    # for little unless logit bias shows the probing.
-    open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3
+    # for little unless logit bias shows the probing, and less when its prompts are public
+    # items (a benchmark's), as long answers to a benchmark run's prompts do.
+    run = 0.0 if p.with_text * 2 >= p.events else benchmark_run(f)
+    shaped *= 1 - run
+    open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3 * (
+        1 - _ramp(f["public_probe_share"], 0.3, 0.8))
     probe = max(_ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
         open_text, _ramp(f["logit_bias_share"], 0.1, 0.4)), _ramp(f["soft_label_share"], 0.1, 0.4))
     # Judgments: grading prompts (text), or the same prompt reordered with an answer each time
     # (a pairwise judgment asked in both orders: without text, the judge's mark).
-    grading = max(_ramp(f["grading_share"], 0.1, 0.5), _ramp(f["reordered_share"], 0.05, 0.25))
+    grading = max(_ramp(f["grading_share"], 0.1, 0.5), swapped_pairs(f))
     # Distinct system prompts are the mark here; a varying tool count alone is a product's
     # agent as often as a harvester's (it stays below EXTRACTIVE in models.groups).
     agentic = _ramp(f["tool_share"], 0.2, 0.7) * max(_ramp(f["distinct_system_share"], 0.05, 0.2),

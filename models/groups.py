@@ -35,6 +35,7 @@ BENIGN = 0.15            # ...below this (with enough events to judge) benign-lo
 JUDGE_EVENTS = 20        # events before a member's behaviour counts either way
 REPUBLISH_POINTS = 5.0   # publish again when the group's risk moved this much
 WAVE_S = 600.0           # start waves: first requests within ~10 minutes (two offset grids)
+UNSEEN_START_S = 3600.0  # accounts first seen this soon after the stream began: start unknown
 BURST_S = 1800.0         # registration bursts: accounts created within ~30 minutes
 LSH_BANDS = 4            # simhash template bands of 16 bits each
 # How much a key of each kind can say on its own (a shared card is near-proof; a shared start
@@ -89,14 +90,16 @@ def _centroid(simhashes: list[int]) -> int | None:
     return sum(1 << b for b in range(64) if sum((s >> b) & 1 for s in simhashes) > half)
 
 
-def link_keys(profile: AccountProfile) -> list[str]:
-    """The keys that may link this account to others, as "kind:value" strings (<= 16)."""
+def link_keys(profile: AccountProfile, stream_start: float | None = None) -> list[str]:
+    """The keys that may link this account to others, as "kind:value" strings (<= 16).
+    `stream_start`: when the stream began; an account first seen within UNSEEN_START_S of it
+    was already active, so its start (a wave) is unknown."""
     p = profile
     keys = [f"pay:{p.payment_fingerprint}"] if p.payment_fingerprint else []
     keys += [f"net:{_h(c)}" for c in p.network_clients[:2]]
     keys += [f"asn:{_h(c)}" for c in p.asn_clients[:2]]
     keys += [f"sys:{k:08x}" for k in p.substreams.top(1, 2)]
-    if p.events:
+    if p.events and (stream_start is None or p.first_ts - stream_start >= UNSEEN_START_S):
         keys += [f"wave:{g}:{int((p.first_ts + g * WAVE_S / 2) // WAVE_S)}" for g in (0, 1)]
     if p.created_ts is not None:
         keys += [f"reg:{g}:{int((p.created_ts + g * BURST_S / 2) // BURST_S)}" for g in (0, 1)]

@@ -1,10 +1,11 @@
 """What the engine learns from the whole population, shared by every worker.
 
-Five things are learned across accounts: the population's cut-offs per segment
+Six things are learned across accounts: the population's cut-offs per segment
 (`thresholds.PopulationNorms`), the river models (`detectors.population.PopulationModels`:
 HalfSpaceTrees peers and the LogisticRegression verdict model), when each model was first
-requested (release chasing), the analysts' verdicts per reason (`feedback.FeedbackState`) and
-the alert calibration at a chosen false-positive rate (`calibration.AlertCalibrator`). The engine
+requested (release chasing), the analysts' verdicts per reason (`feedback.FeedbackState`), the
+alert calibration at a chosen false-positive rate (`calibration.AlertCalibrator`) and which
+prompts more than one account sends (`items.PublicItems`: hashes only). The engine
 reads them through a `Learned` and reports what it learned through a `Learner`, which is either
 
 - the same `Learned` (one process: `score`, `demo`, `eval` learn at once), or
@@ -13,7 +14,8 @@ reads them through a `Learned` and reports what it learned through a `Learner`, 
   result as a snapshot that every worker reads (stream/learned_table.py).
 
 So every worker scores against the same learned state, and it survives restarts. Deltas carry
-derived numbers only (histogram bins, feature vectors, model names, label codes): no text.
+derived numbers only (histogram bins, feature vectors, model names, label codes, 64-bit prompt
+hashes with 12-bit account tags): no text.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from distillguard.models.detectors.population import (
     inputs_of,
 )
 from distillguard.models.feedback import FeedbackState
+from distillguard.models.items import ItemsSnapshot, PublicItems
 from distillguard.models.thresholds import FIRST, PopulationNorms, Snapshot, admitted, bins_of
 
 CODEC_VERSION = 2
@@ -43,6 +46,7 @@ class Learner(Protocol):
     def learn_population(self, events: int, f: dict[str, float], rule_risk: float) -> None: ...
     def learn_risk(self, before: float | None, after: float) -> None: ...
     def see_model(self, model: str, ts: float) -> None: ...
+    def see_item(self, item: int, tag: int) -> None: ...
     def label(self, label_id: int, account_id: str, label: str, codes: list[str], events: int,
               f: dict[str, float] | None, raw_risk: float) -> None: ...
 
@@ -86,6 +90,7 @@ class LearnDelta(msgspec.Struct, array_like=True):
     risks: dict[int, int] = {}           # calibration: risk bin -> accounts in minus out
     models: dict[str, float] = {}        # model -> earliest request time in the batch
     labels: list[tuple[int, str, str, list[str], int, list[float], float]] = []
+    items: list[tuple[int, int]] = []    # (64-bit prompt hash, account tag), in request order
 
     def learn_norm(self, segment: str, values: tuple[float | None, ...], account_events: int,
                    event_hash: int) -> None:
@@ -118,13 +123,17 @@ class LearnDelta(msgspec.Struct, array_like=True):
         if first is None or ts < first:
             self.models[model] = ts
 
+    def see_item(self, item: int, tag: int) -> None:
+        self.items.append((item, tag))
+
     def label(self, label_id: int, account_id: str, label: str, codes: list[str], events: int,
               f: dict[str, float] | None, raw_risk: float) -> None:
         self.labels.append((label_id, account_id, label, list(codes), events,
                             inputs_of(f) if f else [], raw_risk))
 
     def __bool__(self) -> bool:
-        return bool(self.norms or self.population or self.risks or self.models or self.labels)
+        return bool(self.norms or self.population or self.risks or self.models or self.labels
+                    or self.items)
 
 
 class LearnedSnapshot(msgspec.Struct, array_like=True):
@@ -135,6 +144,7 @@ class LearnedSnapshot(msgspec.Struct, array_like=True):
     releases: ReleaseTimes
     feedback: FeedbackState
     calibration: CalibrationSnapshot
+    items: ItemsSnapshot | None = None  # snapshots written before the sketch: starts empty
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -153,6 +163,7 @@ class Learned:
         self.feedback = (FeedbackState() if feedback_min_labels is None
                          else FeedbackState(min_labels=feedback_min_labels))
         self.calibrator = AlertCalibrator(alert_fpr)
+        self.items = PublicItems()
         self.applied: dict[int, int] = {}
 
     # -- learning in place (one process) or from a worker's delta (the learner)
@@ -168,6 +179,9 @@ class Learned:
 
     def see_model(self, model: str, ts: float) -> None:
         self.releases.see(model, ts)
+
+    def see_item(self, item: int, tag: int) -> None:
+        self.items.add(item, tag)
 
     def label(self, label_id: int, account_id: str, label: str, codes: list[str], events: int,
               f: dict[str, float] | None, raw_risk: float) -> None:
@@ -193,12 +207,15 @@ class Learned:
         for label_id, account_id, label, codes, events, values, raw_risk in delta.labels:
             self.label(label_id, account_id, label, codes, events,
                        features_of(values) if values else None, raw_risk)
+        add = self.items.add
+        for item, tag in delta.items:
+            add(item, tag)
 
     # -- durable form
     def encode(self) -> bytes:
         snap = LearnedSnapshot(CODEC_VERSION, dict(self.applied), self.norms.snapshot(),
                                self.population.snapshot(), self.releases, self.feedback,
-                               self.calibrator.snapshot())
+                               self.calibrator.snapshot(), self.items.snapshot())
         return zlib.compress(_encode(snap), 6)
 
     @classmethod
@@ -214,4 +231,6 @@ class Learned:
         learned.releases = snap.releases
         learned.feedback = snap.feedback
         learned.calibrator.restore(snap.calibration)
+        if snap.items is not None:
+            learned.items.restore(snap.items)
         return learned

@@ -38,7 +38,8 @@ RECENT_SCOPES = 5          # api keys / source IPs remembered for enforcement de
 EXAMPLES = 3               # example event ids kept as alert evidence
 RECENT_ALPHA = 1 / 64      # recent-window features: exponential weight of ~64 requests
 PROBE_TOKENS = 16          # logprobs over at most this many tokens: a probe, not an answer
-BASELINE_EVENTS = 50       # the recent window at this many requests is the account's baseline
+BASELINE_EVENTS = 50       # the recent window at this many requests is the account's baseline,
+WARM_WINDOW = 64           # ...once it spans this many requests judged by learned cut-offs
 # Indices of AccountProfile.recent (exponentially weighted over the last ~64 requests):
 R_SHAPED, R_REASONING, R_TINY_LOGPROB = range(3)  # TINY_LOGPROB: probes of open text
 _LN2 = math.log(2)
@@ -223,11 +224,17 @@ class AccountProfile(msgspec.Struct, array_like=True):
     #                                      aligned from the end: (chars & 0xFF, a sha256 byte)
     reordered: int = 0  # answers to a recent prompt reordered: the same words and length, a new
     #                     prompt (a pairwise judgment in both orders, CircularEval's rotations)
+    warm_run: int = 0   # requests in a row judged by learned cut-offs (capped at WARM_WINDOW)
+    public_prompts: int = 0  # prompts another account had sent before (models.items)
+    public_probes: int = 0   # ...of them, logprob probes (a public item's choice, read)
 
-    def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR) -> None:
+    def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR,
+               warm: bool = True, public: bool | None = None) -> None:
         """Fold one new (already de-duplicated) event into the profile. `model_is_new`: the
         requested model was first seen (by anyone) only recently - release chasing. `norms`:
-        the population's cut-offs for the event's segment (models.thresholds)."""
+        the population's cut-offs for the event's segment (models.thresholds); `warm`: they
+        were learned, not the warm-up prior; `public`: another account sent the same prompt
+        before (models.items; None: not known)."""
         ts = event.ts
         if self.events == 0:
             self.first_ts = self.last_ts = ts
@@ -290,6 +297,9 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.shaped_requests += 1
         elif shape:
             self.shaped_unknown += 1
+        if public:
+            self.public_prompts += 1
+            self.public_probes += probe > 0
         if probe == 0 and event.params is not None and (
                 event.params.logprobs or (event.params.top_logprobs or 0) > 0) and is_answer_read(
                 event, out):
@@ -325,7 +335,16 @@ class AccountProfile(msgspec.Struct, array_like=True):
             recent[R_SHAPED] += RECENT_ALPHA * (shaped - recent[R_SHAPED])
             recent[R_REASONING] += RECENT_ALPHA * (reasoning - recent[R_REASONING])
             recent[R_TINY_LOGPROB] += RECENT_ALPHA * ((probe == 2) - recent[R_TINY_LOGPROB])
-            if self.events == BASELINE_EVENTS:  # the account's own baseline, to measure drift
+            # The account's own baseline, to measure drift: its recent window once it holds
+            # BASELINE_EVENTS requests judged by learned cut-offs. A window judged while they
+            # still warm up measures the population's yardstick moving, not the account (a
+            # chain-of-thought benchmark's answers, long by the prior, are shaped once learned).
+            if not warm:
+                self.warm_run = 0
+            elif self.warm_run < WARM_WINDOW:
+                self.warm_run += 1
+            if (not self.recent_at_baseline and self.events >= BASELINE_EVENTS
+                    and self.warm_run >= WARM_WINDOW):
                 self.recent_at_baseline = recent[:3]
 
     def _next_minute(self, minute: int) -> None:
@@ -409,13 +428,15 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.near_duplicates += 0 < nearest <= NEAR_DUP_BITS  # edited, not repeated
             self.templated += nearest <= TEMPLATE_BITS
             if nearest <= REORDER_BITS and mark is not None:  # rare: look at which one
-                offset = len(recent) - len(marks) // 2  # marks are aligned from the end
-                for i, other in enumerate(recent):
-                    j = 2 * (i - offset)
-                    if j >= 0 and (simhash ^ other).bit_count() <= REORDER_BITS and (
-                            marks[j] == mark[0] and marks[j + 1] != mark[1]):
-                        reordered = True
-                        break
+                near = [i for i, other in enumerate(recent)
+                        if (simhash ^ other).bit_count() <= NEAR_DUP_BITS]
+                # One partner only: a long fixed prefix with a short item (a few-shot
+                # benchmark's) makes every recent item of the task a near-duplicate, some of
+                # the same length; a swapped pair has just the other order.
+                j = 2 * (near[0] - (len(recent) - len(marks) // 2))  # marks: from the end
+                reordered = (len(near) == 1 and j >= 0 and marks[j] == mark[0]
+                             and marks[j + 1] != mark[1]
+                             and (simhash ^ recent[near[0]]).bit_count() <= REORDER_BITS)
         if len(recent) >= SIMHASH_SLOTS:
             recent.pop(0)
         recent.append(simhash)

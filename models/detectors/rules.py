@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from distillguard.models.features import DAY_S, confident_share, drift, tool_variety
+from distillguard.models.features import (
+    DAY_S,
+    benchmark_run,
+    confident_share,
+    drift,
+    swapped_pairs,
+    tool_variety,
+)
 from distillguard.models.outcomes import Reason
 from distillguard.models.profile import AccountProfile
 from distillguard.models.substreams import most_extractive
@@ -41,9 +48,13 @@ def logprob_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
         strength = max(ramp(open_share, 0.2, 0.6), bias * ramp(share, 0.2, 0.6))
         what = f"{open_share:.0%} of requests read logprobs of open text over a handful of tokens"
     else:
+        # Probes of public items (a benchmark's prompts, which other accounts send too) are a
+        # harness's reads of its choices, the text-free kin of closed questions.
         similar = max(f["near_duplicate_share"], f["templated_share"] * f["unique_prompt_share"])
-        strength = ramp(share, 0.2, 0.6) * max(bias, 0.5 * ramp(similar, 0.1, 0.4))
-        what = f"{share:.0%} of requests read logprobs over a handful of tokens"
+        public = ramp(f["public_probe_share"], 0.3, 0.8)
+        strength = ramp(share, 0.2, 0.6) * max(bias, 0.5 * ramp(similar, 0.1, 0.4) * (1 - public))
+        what = (f"{share:.0%} of requests read logprobs over a handful of tokens "
+                f"({f['public_probe_share']:.0%} of them of prompts other accounts send too)")
     if strength == 0:
         return None
     return Reason("logprob_harvesting",
@@ -84,18 +95,24 @@ def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     # Without text it stays medium on its own (0.88 x 0.85 = 75): a zero-shot chain-of-thought
     # benchmark is then indistinguishable from harvesting by shape, so an alert needs anything
     # else (a campaign link, a sub-stream, context such as a new account).
+    # A benchmark run (its prompts public items, or its own again) halves it: a chain-of-
+    # thought benchmark's long answers, which only the prompt's text would explain.
     with_text = p.with_text * 2 >= p.events
     low, high = (0.2, 0.6) if with_text else (0.4, 0.8)
+    run = 0.0 if with_text else benchmark_run(f)
     strength = ramp(max(f["shaped_confident"], f["recent_shaped_share"] * ramp(p.events, 64, 128)),
-                    low, high) * (1.0 if with_text else 0.88)
+                    low, high) * (1.0 if with_text else 0.88 * (1 - 0.5 * run))
     if strength == 0:
         return None
+    run_text = (f"; {f['public_share']:.0%} of its prompts other accounts send too, "
+                f"{f['unique_prompt_share']:.0%} unique" if run else "")
     return Reason("extraction_shape",
                   f"{share:.0%} of requests are short single-turn prompts with long answers "
                   f"(longer than 3/4 of this deployment's; {p.shaped_requests} of {p.events}"
                   f", {p.shaped_unknown} more with unknown turns); "
-                  f"{p.output_tokens / max(p.input_tokens, 1):.1f} output tokens per input token",
-                  strength, {"shaped_share": share, "shaped_requests": p.shaped_requests})
+                  f"{p.output_tokens / max(p.input_tokens, 1):.1f} output tokens per input token"
+                  f"{run_text}", strength, {"shaped_share": share,
+                                             "shaped_requests": p.shaped_requests})
 
 
 def shaped_minority(p: AccountProfile, f: dict[str, float]) -> Reason | None:
@@ -151,16 +168,19 @@ def multilingual_reasoning(p: AccountProfile, f: dict[str, float]) -> Reason | N
 
 
 def behaviour_drift(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """Against the account's own baseline (its recent window at its 50th request). What is
-    "extraction-shaped" moves with the population's cut-offs while they warm up (every account
-    of a fresh replay drifts a little), so the recent share must also be large on its own."""
+    """Against the account's own baseline (its recent window at its 50th request, or later:
+    once the window was judged by learned cut-offs). What is "extraction-shaped" moves with the
+    population's cut-offs while they settle (every account of a fresh replay drifts a little),
+    so the recent share must also be large on its own, and the baseline low."""
     name, before, now = drift(p)
-    strength = ramp(now - before, 0.25, 0.6) * ramp(now, 0.4, 0.7)
+    # A turn, from ordinary to extraction: an account already partly shaped at its baseline
+    # (a chain-of-thought benchmark whose answers sit near the cut-off) only moved with it.
+    strength = ramp(now - before, 0.25, 0.6) * ramp(now, 0.4, 0.7) * (1 - ramp(before, 0.1, 0.3))
     if strength == 0:
         return None
     return Reason("behaviour_drift",
-                  f"{name} requests rose from {before:.0%} (first 50 requests) to {now:.0%} "
-                  "(last ~64)", strength, {"before": before, "now": now})
+                  f"{name} requests rose from {before:.0%} (the account's baseline) to "
+                  f"{now:.0%} (last ~64)", strength, {"before": before, "now": now})
 
 
 def templated_sweep(p: AccountProfile, f: dict[str, float]) -> Reason | None:
@@ -173,7 +193,10 @@ def templated_sweep(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     templated, unique = f["templated_share"], f["unique_prompt_share"]
     long_answers = ramp(f["shaped_share"], 0.1, 0.4)
     strength = ramp(templated, 0.3, 0.7) * ramp(unique, 0.7, 0.95) * long_answers
-    strength *= ramp(p.events, 100, 400)
+    # A few-shot benchmark is one template too (its exemplars), filled with a public item set:
+    # its prompts are those other accounts running it send, and they ask for the steps.
+    strength *= ramp(p.events, 100, 400) * (1 - ramp(f["public_share"], 0.5, 0.9)) * (
+        1 - f["reasoning_share"])
     if strength == 0:
         return None
     return Reason("templated_sweep",
@@ -269,7 +292,7 @@ def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     unique = ramp(f["unique_prompt_share"], 0.5, 0.9)
     graded = (ramp(f["grading_share"], 0.2, 0.6) * ramp(p.with_text, 30, 100)
               if p.with_text >= 30 else 0.0)
-    swapped = ramp(f["reordered_share"], 0.1, 0.3) * ramp(p.events, 30, 100)
+    swapped = swapped_pairs(f) * ramp(p.events, 30, 100)
     strength = max(graded, swapped) * unique
     if strength == 0:
         return None
@@ -333,8 +356,9 @@ RULES: dict[str, tuple[Rule, float]] = {
 
 # Signal families, for the eval's ablation rows (EngineConfig.disabled). "groups" (the
 # cross-account stage), the river models ("peers": HalfSpaceTrees, "verdicts": the logistic
-# model taught by the rules' confident verdicts, "river": both) and "norms" (population
-# thresholds; off = the conservative prior) are switched off in the engine.
+# model taught by the rules' confident verdicts, "river": both), "norms" (population
+# thresholds; off = the conservative prior) and "items" (the population's sketch of prompts
+# other accounts send) are switched off in the engine.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "shape": ("extraction_shape", "extraction_minority"),
     "substreams": ("substream_extraction",),
@@ -344,5 +368,5 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "agentic": ("agentic_harvesting",),
     "timing": ("scripted_around_the_clock", "rate_held_under_quota"),
     "account": ("new_account_volume", "release_chasing", "behaviour_drift"),
-    "groups": (), "peers": (), "verdicts": (), "river": (), "norms": (),
+    "groups": (), "peers": (), "verdicts": (), "river": (), "norms": (), "items": (),
 }

@@ -27,6 +27,7 @@ def _teach(learner, rng: random.Random) -> None:
             learner.learn_population(events, _features(rng), rng.choice([5.0, 40.0, 95.0]))
             learner.learn_risk(rng.choice([None, 10.0, 85.0]), rng.uniform(0, 100))
         learner.see_model(f"model-{account % 4}", 1_000.0 + i)
+        learner.see_item(rng.choice([rng.getrandbits(64), 0x5EED0000 + i % 97]), 1 + account)
     for i in range(30):
         learner.label(i + 1, f"acct-{i}", "false_positive" if i % 3 else "true_positive",
                       ["extraction_shape"], 200, _features(rng), 85.0)
@@ -48,6 +49,8 @@ def test_deltas_folded_by_the_learner_equal_learning_in_place():
     assert folded.calibrator.snapshot() == in_place.calibrator.snapshot()
     assert folded.population.snapshot() == in_place.population.snapshot()
     assert folded.population.peers.learned > 500  # past the warm-up: it scores
+    assert folded.items.snapshot() == in_place.items.snapshot()
+    assert folded.items.seen_elsewhere(0x5EED0000 + 3, 1)  # a prompt many accounts send
 
 
 def test_a_decoded_snapshot_scores_like_the_state_it_came_from():
@@ -65,3 +68,6 @@ def test_a_decoded_snapshot_scores_like_the_state_it_came_from():
         assert again.calibrator.score_one(risk) == learned.calibrator.score_one(risk)
     assert again.releases.is_new("model-1", 5_000.0) == learned.releases.is_new("model-1", 5_000.0)
     assert again.feedback.weight("extraction_shape") == learned.feedback.weight("extraction_shape")
+    for i in range(97):
+        item = 0x5EED0000 + i
+        assert again.items.seen_elsewhere(item, 5) == learned.items.seen_elsewhere(item, 5)
