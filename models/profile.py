@@ -282,13 +282,15 @@ class AccountProfile(msgspec.Struct, array_like=True):
         reasoning = grading = reordered = False
         if prompt is not None:
             reasoning, grading, reordered = self._update_prompt(prompt, text)
-        visible = visible_output(event)
+        hidden = event.reasoning_tokens or 0
+        visible = out - hidden if hidden <= out else out  # visible_output(event)
         shape = extraction_shaped(event, norms)
         if reasoning and visible < ESSAY_FACTOR * norms.long_output:
             shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
             seeking = False
         else:
-            seeking = shape > 0 or answer_seeking(event, visible, norms)
+            seeking = shape > 0 or (visible >= SOFT_FACTOR * norms.long_output  # cheap first
+                                    and answer_seeking(event, visible, norms))
         if reordered and visible > ANSWER_MIN:  # a label or a choice read is no judgment
             self.reordered += 1
         else:
@@ -339,13 +341,13 @@ class AccountProfile(msgspec.Struct, array_like=True):
             # BASELINE_EVENTS requests judged by learned cut-offs. A window judged while they
             # still warm up measures the population's yardstick moving, not the account (a
             # chain-of-thought benchmark's answers, long by the prior, are shaped once learned).
-            if not warm:
-                self.warm_run = 0
-            elif self.warm_run < WARM_WINDOW:
-                self.warm_run += 1
-            if (not self.recent_at_baseline and self.events >= BASELINE_EVENTS
-                    and self.warm_run >= WARM_WINDOW):
-                self.recent_at_baseline = recent[:3]
+            if not self.recent_at_baseline:
+                if not warm:
+                    self.warm_run = 0
+                elif self.warm_run < WARM_WINDOW:
+                    self.warm_run += 1
+                if self.events >= BASELINE_EVENTS and self.warm_run >= WARM_WINDOW:
+                    self.recent_at_baseline = recent[:3]
 
     def _next_minute(self, minute: int) -> None:
         if self.minute_count:
@@ -413,36 +415,37 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.prompt_chars.add(math.log1p(chars))
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
-            mark = bytes(((chars or 0) & 0xFF, int(sha[:2], 16) if sha else 0))
-            reordered = self._update_simhash(simhash, mark if sha else None)
+            reordered = self._update_simhash(simhash, (chars or 0) & 0xFF,
+                                             int(sha[:2], 16) if sha else -1)
         return reasoning, grading, reordered
 
-    def _update_simhash(self, simhash: int, mark: bytes | None) -> bool:
+    def _update_simhash(self, simhash: int, size: int, sha_byte: int) -> bool:
         """Compare with the recent prompts; True when this one reorders one of them: the same
-        words (simhash within REORDER_BITS) and length, another prompt (sha256). `mark` is
-        (chars & 0xFF, a sha256 byte), None without a hash."""
+        words (simhash within REORDER_BITS) and length, another prompt (sha256). `size`: its
+        chars & 0xFF; `sha_byte`: a byte of its sha256, -1 without a hash."""
         recent, marks = self.recent_simhashes, self.recent_marks
         reordered = False
         if recent:
             nearest = min(map(int.bit_count, map(simhash.__xor__, recent)))
             self.near_duplicates += 0 < nearest <= NEAR_DUP_BITS  # edited, not repeated
             self.templated += nearest <= TEMPLATE_BITS
-            if nearest <= REORDER_BITS and mark is not None:  # rare: look at which one
+            if nearest <= REORDER_BITS and sha_byte >= 0:  # rare: look at which one
                 near = [i for i, other in enumerate(recent)
                         if (simhash ^ other).bit_count() <= NEAR_DUP_BITS]
                 # One partner only: a long fixed prefix with a short item (a few-shot
                 # benchmark's) makes every recent item of the task a near-duplicate, some of
                 # the same length; a swapped pair has just the other order.
                 j = 2 * (near[0] - (len(recent) - len(marks) // 2))  # marks: from the end
-                reordered = (len(near) == 1 and j >= 0 and marks[j] == mark[0]
-                             and marks[j + 1] != mark[1]
+                reordered = (len(near) == 1 and j >= 0 and marks[j] == size
+                             and marks[j + 1] != sha_byte
                              and (simhash ^ recent[near[0]]).bit_count() <= REORDER_BITS)
         if len(recent) >= SIMHASH_SLOTS:
             recent.pop(0)
         recent.append(simhash)
-        marks += mark or b"\0\0"
-        if len(marks) > 2 * len(recent):
-            del marks[:len(marks) - 2 * len(recent)]
+        marks.append(size)
+        marks.append(sha_byte & 0xFF)
+        if len(marks) > 2 * SIMHASH_SLOTS:  # the rings are full: drop the oldest mark too
+            del marks[:2]
         return reordered
 
     @property
