@@ -27,11 +27,13 @@ from distillguard.models.event import Event
 from distillguard.models.features import account_features, extraction_level
 from distillguard.models.group_messages import GroupVerdict, MemberSummary
 from distillguard.models.groups import combine, group_of, hold, link_keys, member_summary
+from distillguard.models.items import account_tag
 from distillguard.models.learned import Learned, Learner
 from distillguard.models.outcomes import Alert, Outcome, Reason, RiskUpdate
 from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_output
 from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.seen_events import SeenEvents
+from distillguard.models.simhash import prompt_sha256
 from distillguard.models.thresholds import PRIOR, segment_of
 
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
@@ -61,6 +63,7 @@ class Engine:
         self.off_rules = frozenset(r for fam in off for r in FAMILIES.get(fam, ()))
         self.use_groups = "groups" not in off
         self.use_norms = "norms" not in off
+        self.use_items = "items" not in off
         self._reemitted: set[str] = set()  # accounts whose state was re-sent after a duplicate
 
     def process(self, event: Event) -> Outcome:
@@ -80,8 +83,10 @@ class Engine:
         learned = self.learned
         if event.model:
             self.learn.see_model(event.model, event.ts)
-        profile.update(event, learned.releases.is_new(event.model, event.ts),
-                       learned.norms.norms(segment) if self.use_norms else PRIOR)
+        norms = learned.norms.norms(segment) if self.use_norms else PRIOR
+        profile.update(event, learned.releases.is_new(event.model, event.ts), norms,
+                       warm=norms is not PRIOR or not self.use_norms,
+                       public=self._public(event) if self.use_items else None)
         if profile.risk < self.config.learn_below_risk:
             self._learn_norms(segment, event, profile.events)
         outcome = Outcome()
@@ -89,6 +94,21 @@ class Engine:
             outcome = self._score(profile, event.event_id)
         self.profiles[event.account_id] = profile
         return outcome
+
+    def _public(self, event: Event) -> bool | None:
+        """Whether another account sent this prompt before (None: no prompt hash); the
+        population's sketch of prompt hashes learns it either way."""
+        prompt = event.prompt
+        if prompt is None:
+            return None
+        if prompt.sha256 is None:
+            if not prompt.text:
+                return None
+            prompt.sha256 = prompt_sha256(prompt.text)  # as the contract defines it
+        item, tag = int(prompt.sha256[:16], 16), account_tag(event.account_id)
+        public = self.learned.items.seen_elsewhere(item, tag)
+        self.learn.see_item(item, tag)
+        return public
 
     def _learn_norms(self, segment: str, event: Event, account_events: int) -> None:
         tools = event.params.tools if event.params is not None else None
@@ -148,7 +168,7 @@ class Engine:
         own_risk, _ = fuse(weighted)
         if self.use_groups and p.events >= p.published_events * REPUBLISH_GROWTH:
             summary = member_summary(p, own_risk, extraction_level(p, features))
-            keys = link_keys(p)
+            keys = link_keys(p, self.learned.releases.stream_start)
             self.links += [(key, summary) for key in keys]
             p.published_events = p.events
             # verdicts of keys the account no longer carries (an old template bucket) expire

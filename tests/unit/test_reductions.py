@@ -120,3 +120,13 @@ def test_a_benign_looking_member_of_a_card_carries_most_of_its_verdict():
     burst = fold(burst, "reg:0:1", MemberSummary("stranger", 20.0, 200, 0.0, 0.0))
     reg = {v.account_id: v for v in verdicts(burst, "reg:0:1")}
     assert reg["stranger"].risk <= 0.25 * reg["h0"].risk + 0.1  # a burst: strangers sign up too
+
+
+def test_no_start_wave_for_accounts_already_active_when_the_stream_began():
+    from distillguard.models.groups import UNSEEN_START_S, link_keys
+    from distillguard.models.profile import AccountProfile
+
+    early = AccountProfile("early", events=10, first_ts=1000.0, last_ts=2000.0)
+    late = AccountProfile("late", events=10, first_ts=1000.0 + UNSEEN_START_S, last_ts=9e3)
+    assert not any(k.startswith("wave:") for k in link_keys(early, stream_start=1000.0))
+    assert sum(k.startswith("wave:") for k in link_keys(late, stream_start=1000.0)) == 2

@@ -51,7 +51,7 @@ def test_a_failing_event_is_dead_lettered_and_the_profile_restored(monkeypatch, 
     before = profile_encoder.encode(profiles["acct-a"])
     real_update = AccountProfile.update
 
-    def broken_update(self, event, model_is_new=False, norms=None):
+    def broken_update(self, event, model_is_new=False, norms=None, **more):
         real_update(self, event, model_is_new)
         if event.event_id == events[10]["event_id"]:
             if where == "raises":
@@ -78,7 +78,7 @@ def test_a_failing_event_is_dead_lettered_and_the_profile_restored(monkeypatch, 
 def test_a_failing_first_event_leaves_no_profile(monkeypatch):
     pipeline, profiles, dlq = _pipeline()
 
-    def broken_update(self, event, model_is_new=False, norms=None):
+    def broken_update(self, event, model_is_new=False, norms=None, **more):
         raise KeyError("injected")
 
     monkeypatch.setattr(AccountProfile, "update", broken_update)
@@ -112,7 +112,7 @@ def test_without_snapshots_a_profile_stays_only_if_encodable(monkeypatch, where)
     _feed(pipeline, events[:10])
     real_update = AccountProfile.update
 
-    def broken_update(self, event, model_is_new=False, norms=None):
+    def broken_update(self, event, model_is_new=False, norms=None, **more):
         real_update(self, event, model_is_new)
         if event.event_id == events[10]["event_id"]:
             if where == "unencodable":
