@@ -156,6 +156,7 @@ def bench_cot(rng, n, start, duration, ctx):
     user's own); answers of any usual length; some run against a reasoning model."""
     src, task = _src(ctx), ctx.get("task") or rng.choice(["gsm8k", "gsm8k", "bbh", "gsm8k_fewshot"])
     out_median, max_tokens = rng.uniform(100, 700), rng.choice([256, 512, 1024, 2048, 4096])
+    out_median, max_tokens = ctx.get("answer", (out_median, max_tokens))  # (median, cap)
     reasoning = rng.uniform(500, 6000) if rng.random() < 0.25 else 0.0
     reasoning = ctx.get("reasoning", reasoning)  # a reasoning model's hidden tokens (median)
     temperature = 0 if rng.random() < 0.7 else rng.choice([0.2, 0.6, 1.0])
