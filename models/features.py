@@ -150,7 +150,7 @@ def extraction_level(p: AccountProfile, f: dict[str, float]) -> float:
     # items (a benchmark's), as long answers to a benchmark run's prompts do.
     run = 0.0 if p.with_text * 2 >= p.events else benchmark_run(f)
     shaped *= 1 - run
-    open_text = 1 - f["choice_probe_share"] if p.with_text else 0.3 * (
+    open_text = 1 - f["choice_probe_share"] if p.with_text else 0.15 * (
         1 - _ramp(f["public_probe_share"], 0.3, 0.8))
     probe = max(_ramp(f["tiny_logprob_share"], 0.1, 0.5) * max(
         open_text, _ramp(f["logit_bias_share"], 0.1, 0.4)), _ramp(f["soft_label_share"], 0.1, 0.4))

@@ -23,6 +23,7 @@ from distillguard.models.profile import AccountProfile
 from distillguard.models.substreams import most_extractive
 
 Rule = Callable[[AccountProfile, dict[str, float]], Reason | None]
+TEXT_FREE_SHAPE = 0.8  # extraction shape without text, medium with any amount of context
 
 
 def ramp(value: float, low: float, high: float) -> float:
@@ -91,17 +92,17 @@ def extraction_shape(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     share = max(f["shaped_share"], f["recent_shaped_share"])
     # The share shown with confidence (small accounts: a wide interval), not a volume ramp.
     # Without text, long answers to reasoning asks (a chain-of-thought benchmark) cannot be set
-    # apart: unknown is not taken for harvesting, so more of the account must be shaped.
-    # Without text it stays medium on its own (0.88 x 0.85 = 75): a zero-shot chain-of-thought
-    # benchmark is then indistinguishable from harvesting by shape, so an alert needs anything
-    # else (a campaign link, a sub-stream, context such as a new account).
-    # A benchmark run (its prompts public items, or its own again) halves it: a chain-of-
-    # thought benchmark's long answers, which only the prompt's text would explain.
+    # apart: unknown is not taken for harvesting, so more of the account must be shaped, and it
+    # stays medium with any amount of context (0.8 x 0.85 = 68; context adds at most 35% of the
+    # rest: 79): a single run of a zero-shot chain-of-thought benchmark over items nobody else
+    # sends looks exactly like a response harvest, and automation, account age and the river
+    # models describe both. An alert needs behaviour or a link (a sub-stream, a campaign).
+    # A benchmark run (its prompts public items, or its own again) halves it.
     with_text = p.with_text * 2 >= p.events
     low, high = (0.2, 0.6) if with_text else (0.4, 0.8)
     run = 0.0 if with_text else benchmark_run(f)
     strength = ramp(max(f["shaped_confident"], f["recent_shaped_share"] * ramp(p.events, 64, 128)),
-                    low, high) * (1.0 if with_text else 0.88 * (1 - 0.5 * run))
+                    low, high) * (1.0 if with_text else TEXT_FREE_SHAPE * (1 - 0.5 * run))
     if strength == 0:
         return None
     run_text = (f"; {f['public_share']:.0%} of its prompts other accounts send too, "

@@ -112,8 +112,12 @@ def main() -> None:
            ctx={"hide": "key", "product": recipes.real_chat})
     single("camouflaged_night_job", 23, "camouflaged", 450, True, {"min_risk": 80},
            ctx={"hide": "night", "product": recipes.tutoring_app})
+    # Without text, long answers to short prompts alone are medium whatever the context: the
+    # same traffic as one run of a zero-shot chain-of-thought benchmark (the next case)
     single("harvest_unknown_turns_text_free", 24, "response_harvest", 250, True,
-           {"min_risk": 80}, text=False, new=True)
+           {"min_risk": 60, "max_risk": 79.9,
+            "why": "text-free shape with context: medium, as a benchmark's single run is"},
+           text=False, new=True)
     single("logprob_extraction", 25, "logprob_extract", 300, True, {"min_risk": 80})
     # a reasoning harvester seen only through its asks: one strong signal reaches medium
     single("reasoning_asks_alone", 26, "tutoring_app", 300, False,
@@ -134,6 +138,11 @@ def main() -> None:
     single("translation_app", 47, "translation_app", 300, False, {"max_risk": 49})
     single("agent_product_per_task_tools", 48, "agent_product", 300, False, {"max_risk": 79})
     # round 3: without text
+    single("cot_benchmark_single_run_text_free", 64, "bench_cot", 300, False,
+           {"max_risk": 79, "why": "one run of a zero-shot chain-of-thought benchmark, own "
+            "sample, a new account: medium at most"}, text=False, new=True,
+           ctx={"task": "gsm8k", "order": "own seed", "passes": 1, "reasoning": 0.0,
+                "answer": (1400.0, 4096)})
     single("judge_harvester_text_free", 61, "judge_harvest", 250, True,
            {"min_risk": 80, "why": "a pairwise judge asking each comparison in both orders"},
            text=False, ctx={"swap": True})
