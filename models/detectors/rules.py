@@ -290,10 +290,11 @@ def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
     and length come back as a new prompt, each time with an answer."""
     if p.events < 30:
         return None
+    # The share shown with confidence, not a volume ramp: 60 judge prompts of 60 are sure.
     unique = ramp(f["unique_prompt_share"], 0.5, 0.9)
-    graded = (ramp(f["grading_share"], 0.2, 0.6) * ramp(p.with_text, 30, 100)
+    graded = (ramp(confident_share(p.grading_prompts, p.with_text), 0.2, 0.6)
               if p.with_text >= 30 else 0.0)
-    swapped = swapped_pairs(f) * ramp(p.events, 30, 100)
+    swapped = swapped_pairs(f) * ramp(p.events, 30, 60)
     strength = max(graded, swapped) * unique
     if strength == 0:
         return None
