@@ -36,6 +36,7 @@ JUDGE_EVENTS = 20        # events before a member's behaviour counts either way
 REPUBLISH_POINTS = 5.0   # publish again when the group's risk moved this much
 WAVE_S = 600.0           # start waves: first requests within ~10 minutes (two offset grids)
 UNSEEN_START_S = 3600.0  # accounts first seen this soon after the stream began: start unknown
+NEW_ACCOUNT_S = 30 * 86400.0  # ...or created longer before their first request: resuming
 BURST_S = 1800.0         # registration bursts: accounts created within ~30 minutes
 LSH_BANDS = 4            # simhash template bands of 16 bits each
 # How much a key of each kind can say on its own (a shared card is near-proof; a shared start
@@ -99,7 +100,11 @@ def link_keys(profile: AccountProfile, stream_start: float | None = None) -> lis
     keys += [f"net:{_h(c)}" for c in p.network_clients[:2]]
     keys += [f"asn:{_h(c)}" for c in p.asn_clients[:2]]
     keys += [f"sys:{k:08x}" for k in p.substreams.top(1, 2)]
-    if p.events and (stream_start is None or p.first_ts - stream_start >= UNSEEN_START_S):
+    # A start wave is new accounts starting together: an account first seen within the
+    # stream's first hour was already active, and one created long before it was first seen
+    # is resuming, not starting (a benchmark run by an old account in a campaign's minute).
+    if p.events and (stream_start is None or p.first_ts - stream_start >= UNSEEN_START_S) and (
+            p.created_ts is None or p.first_ts - p.created_ts <= NEW_ACCOUNT_S):
         keys += [f"wave:{g}:{int((p.first_ts + g * WAVE_S / 2) // WAVE_S)}" for g in (0, 1)]
     if p.created_ts is not None:
         keys += [f"reg:{g}:{int((p.created_ts + g * BURST_S / 2) // BURST_S)}" for g in (0, 1)]

@@ -122,7 +122,7 @@ def test_a_benign_looking_member_of_a_card_carries_most_of_its_verdict():
     assert reg["stranger"].risk <= 0.25 * reg["h0"].risk + 0.1  # a burst: strangers sign up too
 
 
-def test_no_start_wave_for_accounts_already_active_when_the_stream_began():
+def test_a_start_wave_is_new_accounts_starting_within_the_stream():
     from distillguard.models.groups import UNSEEN_START_S, link_keys
     from distillguard.models.profile import AccountProfile
 
@@ -130,3 +130,6 @@ def test_no_start_wave_for_accounts_already_active_when_the_stream_began():
     late = AccountProfile("late", events=10, first_ts=1000.0 + UNSEEN_START_S, last_ts=9e3)
     assert not any(k.startswith("wave:") for k in link_keys(early, stream_start=1000.0))
     assert sum(k.startswith("wave:") for k in link_keys(late, stream_start=1000.0)) == 2
+    old = AccountProfile("old", events=10, first_ts=1000.0 + UNSEEN_START_S, last_ts=9e3,
+                         created_ts=1000.0 - 400 * 86400)  # resuming, not starting
+    assert not any(k.startswith("wave:") for k in link_keys(old, stream_start=1000.0))
