@@ -128,10 +128,14 @@ def test_group_reasons_across_workers_match_score_and_survive_a_kill(kafka_broke
     sender = threading.Thread(target=produce_steadily)
     sender.start()
     try:
-        deadline = time.monotonic() + 120
+        deadline, since = time.monotonic() + 120, None
         while time.monotonic() < deadline:  # both must be working before one is killed
             a, b = scored(first), scored(second)
-            if a > 0 and b > 0 and a + b >= len(events) / 3 and first.committed() > 0:
+            committed = first.committed_by_partition()
+            if since is None and a > 0 and b > 0 and len(committed) == PARTITIONS:
+                since = committed  # both are scoring: the second owns some partitions now
+            elif since is not None and a + b >= len(events) / 3 and all(
+                    committed[p] > since[p] for p in since):  # both flushed and committed since
                 break
             time.sleep(0.5)
         else:

@@ -57,10 +57,14 @@ def test_survivor_takes_over_without_loss_or_double_count(kafka_broker, postgres
     sender = threading.Thread(target=produce_steadily)
     sender.start()
     try:
-        deadline = time.monotonic() + 120
+        deadline, since = time.monotonic() + 120, None
         while time.monotonic() < deadline:  # both must be working before one is killed
             a, b = scored(first), scored(second)
-            if a > 0 and b > 0 and a + b >= len(events) / 3 and first.committed() > 0:
+            committed = first.committed_by_partition()
+            if since is None and a > 0 and b > 0 and len(committed) == 4:
+                since = committed  # both are scoring: the second owns some partitions now
+            elif since is not None and a + b >= len(events) / 3 and all(
+                    committed[p] > since[p] for p in since):  # both flushed and committed since
                 break
             time.sleep(0.5)
         else:

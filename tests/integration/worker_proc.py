@@ -99,6 +99,10 @@ class WorkerProcess:
 
     def committed(self, topic: str | None = None) -> int:
         """Input offsets committed by the worker's consumer group, summed over partitions."""
+        return sum(self.committed_by_partition(topic).values())
+
+    def committed_by_partition(self, topic: str | None = None) -> dict[int, int]:
+        """Input offsets committed by the worker's consumer group, per partition."""
         from kafka.admin import KafkaAdminClient
 
         admin = KafkaAdminClient(bootstrap_servers=self.env["DISTILLGUARD_BROKER"])
@@ -108,7 +112,7 @@ class WorkerProcess:
         finally:
             admin.close()
         topic = topic or self.input_topic
-        return sum(max(0, o.offset) for tp, o in offsets.items() if tp.topic == topic)
+        return {tp.partition: max(0, o.offset) for tp, o in offsets.items() if tp.topic == topic}
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit."""
