@@ -102,6 +102,9 @@ class Settings:
     rocksdb_cache_mb: int = 64                  # RocksDB block cache per table partition
     commit_interval_s: float = 1.0              # how often acked input offsets are committed
     lag_interval_s: float = 5.0                 # how often the consumer-lag gauge is measured
+    standby_replicas: int = 0                   # other workers' tables kept warm (faster take-
+                                                # over; each costs a worker the CPU of applying
+                                                # another's changelogs)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

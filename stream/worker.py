@@ -75,6 +75,7 @@ def make_app(settings: Settings, partitions: int) -> BatchApp:
         producer_max_batch_size=1024 * 1024, producer_linger=0.005,
         # A killed worker's partitions move to a new one within seconds, not a minute.
         broker_session_timeout=10.0, broker_heartbeat_interval=2.0,
+        table_standby_replicas=settings.standby_replicas,
         **faust_kwargs(settings),
     )
 

@@ -23,8 +23,10 @@ def free_port() -> int:
 
 class WorkerProcess:
     def __init__(self, broker: str, database_url: str, tmp: Path, partitions: int = 4,
-                 module: str = "distillguard.stream.cli", **settings: str) -> None:
-        self.argv = [sys.executable, "-m", module] + (["run"] if module.endswith(".cli") else [])
+                 module: str = "distillguard.stream.cli", args: tuple[str, ...] = (),
+                 **settings: str) -> None:
+        self.argv = [sys.executable, "-m", module, *(args or (
+            ["run"] if module.endswith(".cli") else []))]
         tag = uuid.uuid4().hex[:8]
         self.input_topic = f"e2e-{tag}-events"
         self.feedback_topic = f"e2e-{tag}-feedback"
