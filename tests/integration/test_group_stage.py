@@ -8,9 +8,6 @@ or learned state reset (no group's member count and no learned count ever goes b
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-import time
 
 import msgspec
 import pytest
@@ -24,8 +21,8 @@ from distillguard.stream.agents.rekey import partition_for
 from distillguard.stream.replay import replay_file
 
 from tests.helpers import BASE_TS, chat_events, harvester_events
-from tests.integration.test_kafka_e2e import producer, sql, wait_sql
-from tests.integration.test_two_workers import scored
+from tests.integration.test_kafka_e2e import sql, wait_sql
+from tests.integration.two_workers import scored, send_steadily, wait_until_both_committed
 from tests.integration.worker_proc import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -112,35 +109,9 @@ def test_group_reasons_across_workers_match_score_and_survive_a_kill(kafka_broke
     first.start()
     second.start()
 
-    def produce_steadily():
-        p = producer(kafka_broker)
-        for i, e in enumerate(events):
-            value = json.dumps(e).encode()
-            p.send(first.input_topic, key=e["account_id"].encode(), value=value)
-            if i % 3 == 0:  # a producer retry: the copy must not count
-                p.send(first.input_topic, key=e["account_id"].encode(), value=value)
-            if i % 25 == 0:
-                p.flush()
-                time.sleep(0.08)  # ~300 events/s: the kill lands mid-stream
-        p.flush()
-        p.close()
-
-    sender = threading.Thread(target=produce_steadily)
-    sender.start()
+    sender = send_steadily(kafka_broker, first.input_topic, events, 0.08)
     try:
-        deadline, since = time.monotonic() + 120, None
-        while time.monotonic() < deadline:  # both must be working before one is killed
-            a, b = scored(first), scored(second)
-            committed = first.committed_by_partition()
-            if since is None and a > 0 and b > 0 and len(committed) == PARTITIONS:
-                since = committed  # both are scoring: the second owns some partitions now
-            elif since is not None and a + b >= len(events) / 3 and all(
-                    committed[p] > since[p] for p in since):  # both flushed and committed since
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"both workers did not score a third: {scored(first)}, {scored(second)}")
-        assert a + b < len(events), "killed too late"
+        wait_until_both_committed(first, second, len(events), PARTITIONS)
         second.kill()
         sender.join()
         expected_seq = {a: u.seq for a, u in final.items()}
