@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from distillguard.models.text_signals import TextSignals
 
 # Upper bounds keep every value encodable wherever it goes: the profile folds counts into
 # running sums that travel as msgpack (at most 2**64 - 1), so one request may carry at most
@@ -42,6 +43,9 @@ class Params(msgspec.Struct, omit_defaults=True):
 
 class Prompt(msgspec.Struct, omit_defaults=True):
     text: str | None = None
+    # Derived from `text` by the worker that re-keyed the event, which then drops the text
+    # (internal topics carry no prompt text). Never taken from producers: intake clears it.
+    signals: TextSignals | None = None
     sha256: Hex64 | None = None
     simhash: Hex16 | None = None
     chars: NonNegInt | None = None

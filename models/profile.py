@@ -19,6 +19,7 @@ from distillguard.models.group_messages import GroupVerdict
 from distillguard.models.simhash import prompt_sha256, simhash64
 from distillguard.models.substreams import HOUR_BLOCK, SubStreams
 from distillguard.models.text_signals import (
+    TextSignals,
     instruction_view,
     is_closed_question,
     is_grading_prompt,
@@ -277,11 +278,13 @@ class AccountProfile(msgspec.Struct, array_like=True):
             _remember(self.asn_clients, f"{event.asn}|{event.user_agent or ''}", 2)
         prompt = event.prompt
         text = prompt.text if prompt is not None else None
-        probe = self._update_params(event.params, out, text) if event.params is not None else 0
+        signals = prompt.signals if prompt is not None else None  # text derived upstream
+        probe = (self._update_params(event.params, out, text, signals)
+                 if event.params is not None else 0)
         self._update_tools(event, norms)
         reasoning = grading = reordered = False
         if prompt is not None:
-            reasoning, grading, reordered = self._update_prompt(prompt, text)
+            reasoning, grading, reordered = self._update_prompt(prompt, text, signals)
         hidden = event.reasoning_tokens or 0
         visible = out - hidden if hidden <= out else out  # visible_output(event)
         shape = extraction_shaped(event, norms)
@@ -308,8 +311,11 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.soft_labels += 1  # the distribution over a whole harvested answer
         if (event.reasoning_tokens or 0) > norms.long_reasoning:
             self.long_reasoning += 1
-        if text and (reasoning or shape):  # languages of the asks that matter, not of all chat
-            self.scripts |= scripts_of(text)
+        if reasoning or shape:  # languages of the asks that matter, not of all chat
+            if signals is not None:
+                self.scripts |= signals.scripts
+            elif text:
+                self.scripts |= scripts_of(text)
         if shape or reasoning or probe or grading or reordered:  # evidence to look up
             _remember(self.flagged_event_ids, event.event_id, EXAMPLES)
         harvest = seeking or probe == 2 or grading or reordered
@@ -355,7 +361,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.minute_max = max(self.minute_max, self.minute_count)
         self.minute, self.minute_count = minute, 1
 
-    def _update_params(self, p, output_tokens: int, text: str | None) -> int:
+    def _update_params(self, p, output_tokens: int, text: str | None,
+                       signals: TextSignals | None = None) -> int:
         """Count parameter use. Returns 2 for a logprob probe of open text (logprobs read over a
         handful of answer tokens: a read of the distribution, not an answer), 1 for a probe of
         a closed question (a choice or a label), 0 for no probe. Without text a probe is 2:
@@ -367,7 +374,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
             if short is not None and short <= PROBE_TOKENS:
                 self.tiny_max_tokens_logprobs += 1
                 probe = 2
-                if text and is_closed_question(text):
+                if (signals.closed if signals is not None
+                        else bool(text) and is_closed_question(text)):
                     self.choice_probes += 1
                     probe = 1
         if p.logit_bias:
@@ -389,20 +397,23 @@ class AccountProfile(msgspec.Struct, array_like=True):
         self.tool_counts |= 1 << min(tools, 63)
         return True
 
-    def _update_prompt(self, prompt, text: str | None) -> tuple[bool, bool, bool]:
+    def _update_prompt(self, prompt, text: str | None,
+                       signals: TextSignals | None = None) -> tuple[bool, bool, bool]:
         """Fold the prompt in; returns (asks for reasoning, is a grading prompt, reorders a
-        recent prompt), the first two False without text."""
+        recent prompt), the first two False without text (or its derived `signals`)."""
         reasoning = grading = reordered = False
-        if text:
+        if text or signals is not None:
             self.with_text += 1
-            view = instruction_view(text)
-            language = reasoning_language(view)
+            if signals is not None:
+                language, grading = signals.language, signals.grading
+            else:
+                view = instruction_view(text)
+                language, grading = reasoning_language(view), is_grading_prompt(view)
             if language:
                 reasoning = True
                 self.reasoning_asks += 1
                 self.reasoning_languages |= language
-            if is_grading_prompt(view):
-                grading = True
+            if grading:
                 self.grading_prompts += 1
         sha = prompt.sha256 or (prompt_sha256(text) if text else None)
         if sha:

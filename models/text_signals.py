@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import msgspec
+
 # Reasoning-elicitation phrases by language: which one matched also tells the prompt's language,
 # so "reasoning asks in many languages" (a sweep) costs nothing extra.
 REASONING_BY_LANGUAGE = {
@@ -170,3 +172,19 @@ def is_closed_question(text: str) -> bool:
     distribution over open text."""
     end = text.rstrip()[-1:]
     return end in "?:\uff1f\uff1a" or is_choice_item(text)
+
+
+class TextSignals(msgspec.Struct, array_like=True, frozen=True):
+    """Everything the profile reads of a prompt's text, derived once: what a re-keyed event
+    carries on the internal topic instead of the text (models/event.py `Prompt.signals`)."""
+
+    language: int    # reasoning_language of the instruction view (0: no reasoning ask)
+    grading: bool    # is_grading_prompt
+    closed: bool     # is_closed_question
+    scripts: int     # scripts_of
+
+
+def derive(text: str) -> TextSignals:
+    view = instruction_view(text)
+    return TextSignals(reasoning_language(view), is_grading_prompt(view),
+                       is_closed_question(text), scripts_of(text))

@@ -96,12 +96,15 @@ class Settings:
     bouncer_logprob_noise: float = 0.0          # std-dev of noise on returned logprobs; 0 = off
     # streaming state (issue 7): checkpointed batches of the per-account stage
     batch_max: int = 5000                       # events per batch (one flush + ack each)
-    batch_within_s: float = 0.25                # longest wait to fill a batch
+    batch_within_s: float = 0.05                # longest wait to fill a batch
     dedup_window_s: float = 172800.0            # event ids remembered this long (event time)
     profile_idle_s: float = 30 * 86400.0        # expire profiles idle this long (event time); 0 = never
     rocksdb_cache_mb: int = 64                  # RocksDB block cache per table partition
     commit_interval_s: float = 1.0              # how often acked input offsets are committed
-    lag_interval_s: float = 5.0                 # how often the consumer-lag gauge is measured
+    lag_interval_s: float = 1.0                 # how often the consumer-lag gauge is measured
+    standby_replicas: int = 0                   # other workers' tables kept warm (faster take-
+                                                # over; each costs a worker the CPU of applying
+                                                # another's changelogs)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -34,19 +34,27 @@ class LearnedTable:
         self.current: Learned | None = None  # ...decoded (what the engine reads)
         self.position = 0                  # next offset to read
         self.consumer: AIOKafkaConsumer | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
+        """Idempotent: `follow` and `latest` may both be first."""
+        async with self._starting:
+            if self.consumer is None:
+                self.consumer = await self._started()
+
+    async def _started(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.broker, enable_auto_commit=False, group_id=None,
             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=16 << 20,
             **aiokafka_kwargs(self.settings))
-        await self.consumer.start()
-        self.consumer.assign([self.tp])
-        end = (await self.consumer.end_offsets([self.tp]))[self.tp]
-        begin = (await self.consumer.beginning_offsets([self.tp]))[self.tp]
+        await consumer.start()
+        consumer.assign([self.tp])
+        end = (await consumer.end_offsets([self.tp]))[self.tp]
+        begin = (await consumer.beginning_offsets([self.tp]))[self.tp]
         # The newest record is the state: start one before the end (compaction keeps it).
         self.position = max(begin, end - 1)
-        self.consumer.seek(self.tp, self.position)
+        consumer.seek(self.tp, self.position)
+        return consumer
 
     async def stop(self) -> None:
         if self.consumer is not None:
@@ -54,8 +62,7 @@ class LearnedTable:
 
     async def follow(self) -> None:
         """Read forever, handing each newest snapshot to `on_update`."""
-        if self.consumer is None:
-            await self.start()
+        await self.start()
         while True:
             batch = await self.consumer.getmany(self.tp, timeout_ms=500)
             newest = None
@@ -76,8 +83,7 @@ class LearnedTable:
 
     async def latest(self) -> Learned | None:
         """The newest state as of now: waits until `follow` has read to the current end."""
-        if self.consumer is None:
-            await self.start()
+        await self.start()
         end = (await self.consumer.end_offsets([self.tp]))[self.tp]
         deadline = asyncio.get_running_loop().time() + CATCH_UP_TIMEOUT_S
         while self.position < end:

@@ -26,10 +26,10 @@ class OffsetGapDetector:
         self.expected: dict = {}            # tp -> next offset to process (also feeds the lag gauge)
         self.reported: set = set()          # (tp, offset) holes already reported
 
-    def check(self, message) -> None:
-        tp, offset = message.tp, message.offset
+    def check(self, tp, offset: int, last: int | None = None) -> None:
+        """The stage is about to process `offset` (to `last`, a chunk) of `tp`."""
         expected = self.expected.get(tp)
-        self.expected[tp] = max(expected or 0, offset + 1)
+        self.expected[tp] = max(expected or 0, (offset if last is None else last) + 1)
         if expected is None or offset <= expected:
             return
         committed = self.consumer._committed_offset.get(tp)

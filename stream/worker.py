@@ -1,22 +1,23 @@
-"""The Kafka worker (`distillguard run`): three keyed stages, one verb-named agent per input.
+"""The Kafka worker (`distillguard run`): three keyed stages, one verb-named task each.
 
-    per-account stage (key: account id; profiles + seen event ids in RocksDB, changelogged)
-      api-access-logs ──score_accounts──┐        (bad) ──> api-access-logs.dlq
-      <app>-events-by-account ──score_rekeyed──┤  (events keyed by something else are re-keyed)
-      feedback ──apply_feedback──┤        ──> account-risk, alerts ──persister──> PostgreSQL
-      <app>-group-verdicts ──apply_verdicts──┘
+    per-account stage, score_accounts (key: account id; profiles + seen event ids in RocksDB)
+      api-access-logs ──────────── score_input ──┐   (bad) ──> api-access-logs.dlq
+      <app>-events-by-account ── score_rekeyed ──┤   (events keyed otherwise are re-keyed)
+      feedback ─────────────────── apply_feedback ─┤ ──> account-risk, alerts ──> PostgreSQL
+      <app>-group-verdicts ─────── apply_verdicts ─┘     (persister, its own consumer group)
            │ links (link key, member summary)          │ learning deltas
            v                                           v
-    group stage (key: link key)                   learner (one partition)
-      <app>-group-links ──merge_groups──>           <app>-learn ──learn_population──>
-      group states (RocksDB, changelogged)          <app>-learned-state (compacted), which
-      ──> <app>-group-verdicts (key: account)       every worker reads (LearnedTable)
+    group stage, merge_groups (key: link key)      learner, learn_population (one partition)
+      <app>-group-links ──> group states             <app>-learn ──> <app>-learned-state
+      (RocksDB, changelogged)                        (compacted), which every worker reads
+      ──> <app>-group-verdicts (key: account)        (LearnedTable)
 
-Every stage runs the same checkpointed batch loop (stream/agents/stage.py): take a batch
-without acking, handle it, flush the stage's state once and send its outputs, await every
-delivery, then ack. Nothing a worker learns lives only in its memory: profiles, seen ids and
-group states are changelogged tables; the population's learned state (norms, river peer model,
-release times, feedback weights) is a global table. `score`, `demo` and `eval` run the same
+Each stage is one task over its topics' records, taken in whole fetched chunks from Faust's
+consumer (stream/batches/), and runs the same checkpointed batch loop (stream/agents/stage.py):
+handle a batch, flush the stage's state once and send its outputs, await every delivery, then
+ack. Nothing a worker learns lives only in its memory: profiles, seen ids and group states are
+changelogged tables; the population's learned state (norms, river models, release times,
+feedback weights, calibration) is a global table. `score`, `demo` and `eval` run the same
 stages in one process (models/topology.py).
 """
 
@@ -31,8 +32,6 @@ from distillguard.models.learned import LearnDelta, Learned
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream import codecs
-from distillguard.stream.agents.apply_feedback import apply_feedback
-from distillguard.stream.agents.apply_verdicts import apply_verdicts
 from distillguard.stream.agents.checkpoint import Checkpoint
 from distillguard.stream.agents.learn_population import (
     LEARN_BATCH,
@@ -42,8 +41,9 @@ from distillguard.stream.agents.learn_population import (
 )
 from distillguard.stream.agents.merge_groups import GroupStage, merge_groups
 from distillguard.stream.agents.rekey import Partitioner
-from distillguard.stream.agents.score_accounts import score_accounts, score_rekeyed
+from distillguard.stream.agents.score_accounts import score_accounts
 from distillguard.stream.agents.stage import AccountStage
+from distillguard.stream.batches.consumer import BatchApp
 from distillguard.stream.config import Settings
 from distillguard.stream.intake.formats import account_attribute_list, input_formats
 from distillguard.stream.kafka_security import faust_kwargs
@@ -62,8 +62,8 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 
 
-def make_app(settings: Settings, partitions: int) -> faust.App:
-    return faust.App(
+def make_app(settings: Settings, partitions: int) -> BatchApp:
+    return BatchApp(
         settings.app_id, broker=f"kafka://{settings.broker}", store="rocksdb://",
         datadir=settings.data_dir, topic_partitions=partitions,
         topic_replication_factor=settings.replication_factor,
@@ -75,6 +75,7 @@ def make_app(settings: Settings, partitions: int) -> faust.App:
         producer_max_batch_size=1024 * 1024, producer_linger=0.005,
         # A killed worker's partitions move to a new one within seconds, not a minute.
         broker_session_timeout=10.0, broker_heartbeat_interval=2.0,
+        table_standby_replicas=settings.standby_replicas,
         **faust_kwargs(settings),
     )
 
@@ -131,12 +132,22 @@ def group_stage(app: faust.App, settings: Settings, metrics: Metrics, names: Top
                       batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
 
 
-def agent(app: faust.App, topic, fun, stage) -> None:
-    """Register `fun(stage, stream)` as a Faust agent named after it (concurrency 1)."""
-    async def run(stream):
-        await fun(stage, stream)
+def run_stage(app: BatchApp, topic, fun, stage) -> None:
+    """Run `fun(stage, sink)` as the one task of a stage over the records of `topic`; a failure
+    stops the worker (its batch stays unacked, so another worker re-reads it)."""
+    sink = app.batch_sink(topic)
+
+    async def run() -> None:
+        try:
+            await fun(stage, sink)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.critical("%s failed: %s: %s", fun.__name__, type(err).__name__, err)
+            await app.crash(err)
+            raise
     run.__name__ = run.__qualname__ = fun.__name__
-    app.agent(topic, name=fun.__name__, concurrency=1)(run)
+    app.task(run)
 
 
 def build_app(settings: Settings, metrics: Metrics) -> faust.App:
@@ -157,18 +168,15 @@ def build_app(settings: Settings, metrics: Metrics) -> faust.App:
                           learned := LearnedTable(settings, names.learned,
                                                   on_update=lambda new: None))
     groups = group_stage(app, settings, metrics, names, partitions, gaps)
-    learner = LearnerStage(table=learned, names=names, checkpoint=Checkpoint(app, []),
+    learner = LearnerStage(table=learned, names=names, checkpoint=Checkpoint(app, []), gaps=gaps,
                            metrics=metrics, feedback_min_labels=settings.feedback_min_labels,
                            batch_max=LEARN_BATCH, batch_within_s=LEARN_WITHIN_S)
     learned.on_update = stage.use_learned
-    topic = lambda name, n=partitions: app.topic(name, partitions=n, **RAW)  # noqa: E731
-    agent(app, app.topic(names.input, *extra_inputs, partitions=partitions, **RAW), score_accounts,
-          stage)
-    agent(app, topic(names.by_account), score_rekeyed, stage)
-    agent(app, topic(names.feedback), apply_feedback, stage)
-    agent(app, topic(names.group_verdicts), apply_verdicts, stage)
-    agent(app, topic(names.group_links), merge_groups, groups)
-    agent(app, topic(names.learn, 1), learn_population, learner)
+    topic = lambda *topics, n=partitions: app.topic(*topics, partitions=n, **RAW)  # noqa: E731
+    run_stage(app, topic(names.input, *extra_inputs, names.by_account, names.feedback,
+                         names.group_verdicts), score_accounts, stage)
+    run_stage(app, topic(names.group_links), merge_groups, groups)
+    run_stage(app, topic(names.learn, n=1), learn_population, learner)
 
     @app.task
     async def follow_learned_state():

@@ -1,6 +1,7 @@
 """apply_feedback: analyst labels from the API (the feedback topic, co-partitioned with the
-input) silence false-positive reasons on the account's profile and reweigh reasons. Same batch
-and checkpoint as scoring, so a label is acked only once the profile it changed is flushed."""
+input) silence false-positive reasons on the account's profile and go to the learned state
+(reason weights, river verdict model, calibration). A handler of the per-account stage: same
+batch and checkpoint as scoring, so a label is acked only once what it changed is flushed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from typing import Literal
 
 import msgspec
-from distillguard.stream.agents.stage import AccountStage
+from distillguard.stream.agents.stage import AccountStage, Handler
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +28,18 @@ class FeedbackMessage(msgspec.Struct):
 _decode = msgspec.json.Decoder(FeedbackMessage).decode
 
 
-async def apply_feedback(stage: AccountStage, stream) -> None:
+def apply_feedback(stage: AccountStage) -> Handler:
     engine, metrics = stage.engine, stage.metrics
 
-    def handle(event):
+    def handle(record):
         try:
-            label = _decode(event.value)
+            label = _decode(record.value)
         except msgspec.DecodeError as err:
-            msg = event.message
-            log.warning("ignoring malformed feedback at %s[%d]@%d: %s", msg.topic,
-                        msg.partition, msg.offset, err)
+            log.warning("ignoring malformed feedback at %s[%d]@%d: %s", record.topic,
+                        record.partition, record.offset, err)
             metrics.feedback.labels(label="malformed").inc()
             return
         engine.feedback(label.account_id, label.label, label.reason_codes, label.label_id)
         metrics.feedback.labels(label=label.label).inc()
 
-    await stage.run_batches(stream, handle)
+    return handle

@@ -1,21 +1,23 @@
-"""Flush, then ack: the one place where a batch's input offsets become committable.
+"""Flush, then ack: what must happen before a batch's input offsets become committable.
 
 A stage collects its outputs with `send` while it processes a batch; `commit` then sends the
-touched profiles' changelog records, awaits EVERY send's delivery future, and only then acks the
-batch's events (Faust commits acked offsets on its own timer, after flushing its producer). So
-state and outputs are on the broker before the offsets that produced them are committed
-(Kafka Streams' record cache and quix-streams' checkpoints work the same way).
+touched state's changelog records, awaits EVERY send's delivery future, and only when it
+returns does the stage ack the batch (stream/batches/sink.py; Faust commits acked offsets on
+its own timer, after flushing its producer). So state and outputs are on the broker before the
+offsets that produced them are committed (Kafka Streams' record cache and quix-streams'
+checkpoints work the same way).
 
-A send that fails leaves its batch unacked and marks the checkpoint failed: it never acks again
-(acking later events over an unacked one lets Faust commit past it, faust-streaming #606), and
-the worker crashes so another process re-reads the batch from the last committed offset.
+A send that fails raises `SendFailed` and marks the checkpoint failed: its batch is never acked,
+nothing is acked after it (acking later events over an unacked one would let Faust commit past
+it, faust-streaming #606), and the worker crashes so another process re-reads the batch from
+the last committed offset.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,8 @@ class Checkpoint:
         self.pending.append(await self.app.producer.send(topic, key, value, partition, None,
                                                          headers))
 
-    async def commit(self, stream, events: Sequence) -> None:
-        """Send the changed state, wait for every delivery, then ack `events`."""
+    async def commit(self) -> None:
+        """Send the changed state and wait for every delivery (then the caller acks)."""
         if self.failed is not None:
             raise SendFailed("an earlier send failed; not acking anything") from self.failed
         try:
@@ -64,9 +66,7 @@ class Checkpoint:
                 state.delivered(records, await asyncio.gather(*futures))
         except Exception as err:
             self.failed = err
-            log.critical("a send failed (%s: %s): %d input events stay uncommitted; the worker "
-                         "stops so that they are re-read", type(err).__name__, err, len(events))
+            log.critical("a send failed (%s: %s): the batch's input events stay uncommitted; "
+                         "the worker stops so that they are re-read", type(err).__name__, err)
             await self.app.crash(err)
             raise SendFailed(str(err)) from err
-        for event in events:
-            await stream.ack(event)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import msgspec
 from distillguard.models.learned import LearnDelta, Learned
 from distillguard.stream.agents.stage import BatchStage
+from distillguard.stream.batches.sink import BatchSink
 from distillguard.stream.learned_table import KEY, LearnedTable
 from distillguard.stream.topics import TopicNames
 
@@ -51,19 +52,19 @@ class LearnerStage(BatchStage):
             self.changed = False
 
 
-async def learn_population(stage: LearnerStage, stream) -> None:
-    def handle(event):
+async def learn_population(stage: LearnerStage, sink: BatchSink) -> None:
+    def handle(record):
         learned = stage.learned
-        msg = event.message
-        if msg.offset <= learned.applied.get(msg.partition, -1):
+        if record.offset <= learned.applied.get(record.partition, -1):
             return  # already in the state (re-read after a crash or hand-over)
         try:
-            delta = _decode(event.value)
+            delta = _decode(record.value)
         except msgspec.DecodeError as err:  # only we write it, but never crash
-            log.error("skipping an undecodable learning delta at offset %d: %s", msg.offset, err)
+            log.error("skipping an undecodable learning delta at offset %d: %s", record.offset,
+                      err)
         else:
             learned.apply(delta)
-        learned.applied[msg.partition] = msg.offset
+        learned.applied[record.partition] = record.offset
         stage.changed = True
 
-    await stage.run_batches(stream, handle)
+    await stage.run_batches(sink, {stage.names.learn: handle})

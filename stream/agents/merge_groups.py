@@ -19,8 +19,8 @@ from distillguard.models.group_messages import MemberSummary
 from distillguard.models.groups import GroupState, fold, verdicts
 from distillguard.stream.agents.rekey import Partitioner
 from distillguard.stream.agents.stage import BatchStage
+from distillguard.stream.batches.sink import BatchSink
 from distillguard.stream.keyed_store import KeyedStore
-from distillguard.stream.offset_gaps import OffsetGapDetector
 from distillguard.stream.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -32,22 +32,19 @@ _encode = msgspec.msgpack.Encoder().encode
 class GroupStage(BatchStage):
     groups: KeyedStore[GroupState]
     partition_of: Partitioner
-    gaps: OffsetGapDetector
     names: TopicNames
 
 
-async def merge_groups(stage: GroupStage, stream) -> None:
+async def merge_groups(stage: GroupStage, sink: BatchSink) -> None:
     send, groups, partition_of = stage.checkpoint.send, stage.groups, stage.partition_of
     topic = stage.names.group_verdicts
 
-    def handle(event):
-        msg = event.message
-        stage.gaps.check(msg)
+    def handle(record):
         try:
-            link_key, summary = _decode_link(event.value)
+            link_key, summary = _decode_link(record.value)
         except (msgspec.DecodeError, TypeError) as err:  # only we write it, but never crash
-            log.error("skipping an undecodable group link at %s[%d]@%d: %s", msg.topic,
-                      msg.partition, msg.offset, err)
+            log.error("skipping an undecodable group link at %s[%d]@%d: %s", record.topic,
+                      record.partition, record.offset, err)
             return None
         state = fold(groups.get(link_key), link_key, summary)
         groups[link_key] = state
@@ -57,7 +54,7 @@ async def merge_groups(stage: GroupStage, stream) -> None:
             sends.append(send(topic, key, _encode(verdict), partition_of(key)))
         return _all(sends) if sends else None
 
-    await stage.run_batches(stream, handle)
+    await stage.run_batches(sink, {stage.names.group_links: handle})
 
 
 async def _all(sends) -> None:

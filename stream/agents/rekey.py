@@ -2,7 +2,7 @@
 
 An event whose producer did not key it by `account_id` (or keyed it with another partitioner)
 is re-keyed: sent to the internal by-account topic on the right partition, where the same
-per-account stage picks it up. (Known gap: the re-keyed event still carries the prompt text.)
+per-account stage picks it up, with its prompt text already reduced to derived signals.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import msgspec
 from aiokafka.partitioner import murmur2
 from distillguard.models.event import Event
+from distillguard.models.simhash import prompt_sha256, simhash64
+from distillguard.models.text_signals import derive
 
 _encode = msgspec.json.Encoder().encode
 CACHE_KEYS = 200_000  # murmur2 is pure Python: remember recent accounts' partitions
@@ -43,5 +45,15 @@ def needs_rekey(event: Event, message, partition_of: Partitioner) -> bool:
 
 
 def encode_rekeyed(event: Event) -> bytes:
-    """The event as JSON for the by-account topic."""
-    return _encode(event)
+    """The event as JSON for the by-account topic, its prompt text replaced by what is derived
+    from it (hash, simhash, length and `TextSignals`): no prompt text on internal topics."""
+    prompt = event.prompt
+    if prompt is None or not prompt.text:
+        return _encode(event)
+    text = prompt.text
+    derived = msgspec.structs.replace(
+        prompt, text=None, signals=derive(text),
+        sha256=prompt.sha256 or prompt_sha256(text),
+        simhash=prompt.simhash or f"{simhash64(text):016x}",
+        chars=prompt.chars if prompt.chars is not None else len(text))
+    return _encode(msgspec.structs.replace(event, prompt=derived))

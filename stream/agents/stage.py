@@ -1,24 +1,25 @@
 """The checkpointed batch loop every keyed stage runs, and the per-account stage's shared parts.
 
-A stage takes a batch without acking it, handles each event, publishes what the batch produced,
-and commits (stream/agents/checkpoint.py: flush state, await every send, then ack). A lock per
-stage keeps two agents of one stage from interleaving their batches (a batch's changes must be
-flushed by the batch that made them, before its events are acked).
+A stage is one task over one `BatchSink` (its topics' records in fetched chunks): it takes a
+batch without acking it, handles each record with its topic's handler, publishes what the batch
+produced, commits (stream/agents/checkpoint.py: flush state, await every send) and only then
+acks the batch. One task per stage, so a batch's changes are flushed by the batch that made
+them, before its records are acked.
 
-The per-account stage (profiles, seen event ids, one engine) is fed by four agents: the input,
-the re-keyed events, analyst labels and group verdicts. What it produces besides risk updates,
+The per-account stage (profiles, seen event ids, one engine) reads four kinds of topics: the
+input, the re-keyed events, analyst labels and group verdicts. What it produces besides risk updates,
 alerts and dead letters goes to the other stages: each scored account's (link key, summary)
 pairs to the group stage, and what the batch learned (one `LearnDelta`) to the learner.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import msgspec
+from aiokafka import ConsumerRecord
 from distillguard.models.engine import Engine
 from distillguard.models.learned import LearnDelta, Learned
 from distillguard.models.outcomes import Alert
@@ -27,6 +28,7 @@ from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
 from distillguard.stream.agents.checkpoint import Checkpoint
 from distillguard.stream.agents.rekey import Partitioner
+from distillguard.stream.batches.sink import BatchSink
 from distillguard.stream.keyed_store import KeyedStore
 from distillguard.stream.learned_table import LearnedTable
 from distillguard.stream.offset_gaps import OffsetGapDetector
@@ -37,13 +39,16 @@ _json = msgspec.json.Encoder()
 _msgpack = msgspec.msgpack.Encoder()
 
 
+Handler = Callable[[ConsumerRecord], Awaitable[None] | None]
+
+
 @dataclass(kw_only=True)
 class BatchStage:
     checkpoint: Checkpoint
     metrics: Metrics
+    gaps: OffsetGapDetector
     batch_max: int = 2000
     batch_within_s: float = 0.05
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def prepare(self) -> None:
         """Called before each batch is handled."""
@@ -51,22 +56,26 @@ class BatchStage:
     async def publish(self) -> None:
         """Queue what the batch produced (checkpoint.send); called before the commit."""
 
-    async def run_batches(self, stream, handle: Callable[[object], Awaitable[None] | None],
-                          ) -> None:
-        """Take a batch without acking it, handle each event, publish, flush state, await
-        every send, then ack the batch."""
-        events = stream.noack()
-        async for batch in events.noack_take(self.batch_max, within=self.batch_within_s):
-            async with self.lock:
-                started = time.perf_counter()
-                await self.prepare()
-                for event in batch:
-                    result = handle(event)
+    async def run_batches(self, sink: BatchSink, handlers: dict[str, Handler]) -> None:
+        """The stage's loop: take a batch of its topics' records, handle each record (by its
+        topic's handler), publish, flush state and await every send, then ack the batch."""
+        gaps, metrics = self.gaps, self.metrics
+        async for batch in sink.batches(self.batch_max, within=self.batch_within_s):
+            started = time.perf_counter()
+            await self.prepare()
+            n = 0
+            for chunk in batch:
+                gaps.check(chunk.tp, chunk.first, chunk.last)
+                handle = handlers[chunk.tp.topic]
+                for record in chunk.records:
+                    result = handle(record)
                     if result is not None:
                         await result
-                await self.publish()
-                await self.checkpoint.commit(events, batch)
-                self.metrics.latency.observe((time.perf_counter() - started) / len(batch))
+                n += len(chunk.records)
+            await self.publish()
+            await self.checkpoint.commit()
+            sink.ack(batch)
+            metrics.latency.observe((time.perf_counter() - started) / n)
 
 
 @dataclass(kw_only=True)
@@ -77,7 +86,6 @@ class AccountStage(BatchStage):
     outputs: ListSink
     dead_letters: ListSink
     partition_of: Partitioner
-    gaps: OffsetGapDetector
     names: TopicNames
     formats: dict = field(default_factory=dict)  # input topic -> declared Format
     learned_table: LearnedTable | None = None   # the learned state every worker reads

@@ -154,4 +154,6 @@ def check_event(event: Event, now: float) -> Event | DeadLetter:
         )
     if event.source_ip is not None and not _is_ip(event.source_ip):
         return DeadLetter(Reason.WRONG_TYPE, "source_ip is not an IP address - at `$.source_ip`")
+    if event.prompt is not None and event.prompt.signals is not None:
+        event.prompt.signals = None  # ours to derive from the text, never a producer's claim
     return event

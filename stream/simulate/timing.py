@@ -10,15 +10,19 @@ HOUR = 3600.0
 
 def diurnal(rng: random.Random, n: int, start: float, duration: float,
             peak_hour: float = 14.0, width: float = 3.5) -> list[float]:
-    """Human working pattern: most requests within a few hours of `peak_hour` UTC."""
+    """Human working pattern: most requests within a few hours of `peak_hour` UTC. A window
+    that misses those hours (a short simulation) gets what it can, the rest spread evenly."""
     out: list[float] = []
     days = max(1, math.ceil(duration / 86400))
-    while len(out) < n:
+    for _ in range(50 * n):
+        if len(out) >= n:
+            break
         day = rng.randrange(days)
         hour = rng.gauss(peak_hour, width) % 24
         ts = start - start % 86400 + day * 86400 + hour * HOUR
         if start <= ts < start + duration:
             out.append(ts)
+    out += [start + rng.random() * duration for _ in range(n - len(out))]
     return sorted(out)
 
 

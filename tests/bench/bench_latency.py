@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import threading
 import time
@@ -72,6 +73,14 @@ def poll_rows(url: str, seen: dict[tuple[str, int], float], stop: threading.Even
         engine.dispose()
 
 
+def watch_lag(worker: WorkerProcess, samples: list[float], stop: threading.Event) -> None:
+    """The worker's own lag gauge, every half second, while the load runs."""
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            samples.append(sum(v for k, v in worker.metrics().items() if k.startswith(LAG)))
+        stop.wait(0.5)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--broker", default="127.0.0.1:9092")
@@ -79,7 +88,10 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=4000)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--accounts", type=int, default=2000)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a worker setting, e.g. --set batch_within_s=0.05")
     args = ap.parse_args()
+    settings = dict(kv.split("=", 1) for kv in args.set)
     n = int(args.rate * args.seconds)
     _, stream = generate(SimConfig(events=n, accounts=args.accounts, seed=31,
                                    hours=max(1.0, args.seconds / 60)))
@@ -88,17 +100,25 @@ def main() -> None:
     sent_at: dict[str, list[float]] = defaultdict(list)
     seen: dict[tuple[str, int], float] = {}
     with scratch_database(args.database_url) as url:
-        worker = WorkerProcess(args.broker, url, tmp)
+        worker = WorkerProcess(args.broker, url, tmp, **settings)
         worker.start()
         stop = threading.Event()
         poller = threading.Thread(target=poll_rows, args=(url, seen, stop), daemon=True)
         poller.start()
+        lags: list[float] = []
+        load_done = threading.Event()
+        watcher = threading.Thread(target=watch_lag, args=(worker, lags, load_done), daemon=True)
         try:
-            time.sleep(5)  # the persister migrates and joins its group
+            # ready: the persister migrated and joined its group, the stages own the input
+            worker.wait_for(lambda m: m.get('distillguard_sink_assignments_total{sink=store}', 0)
+                            and any(k.startswith(LAG) and worker.input_topic in k for k in m),
+                            timeout_s=120, what="the worker and its persister ready")
             t0 = time.perf_counter()
+            watcher.start()
             sent = asyncio.run(produce(args.broker, worker.input_topic, events, args.rate,
                                        args.seconds, sent_at))
             load_s = time.perf_counter() - t0
+            load_done.set()
             stopped = time.perf_counter()
             drained_at = None
             while time.perf_counter() - stopped < 120:
@@ -121,6 +141,9 @@ def main() -> None:
         print(f"produce -> row in PostgreSQL, {len(latencies)} rows: p50 {pct(latencies, 0.5):.2f} s"
               f", p90 {pct(latencies, 0.9):.2f} s, p99 {pct(latencies, 0.99):.2f} s, "
               f"max {latencies[-1]:.2f} s")
+    if lags:
+        print(f"consumer lag during the load (gauge, every 0.5 s): median "
+              f"{pct(sorted(lags), 0.5):,.0f}, max {max(lags):,.0f}")
     print("consumer lag back to 0: " + (f"{drained_at:.1f} s after the load stopped"
                                         if drained_at is not None else "not within 120 s"))
 

@@ -5,8 +5,9 @@ PostgreSQL sink, `--database-url` (an admin URL: each run gets a scratch databas
     .venv/bin/python -m tests.bench.bench_worker [--events 100000] [--broker 127.0.0.1:9092] \
         [--database-url postgresql+psycopg2://...]
 
-Passes: a bare aiokafka consume + json.loads loop; a Faust agent that only parses, with the
-worker's app settings and batch loop (tests/bench/parse_only_worker.py); `score` (the file
+Passes: a bare aiokafka consume + json.loads loop; a Faust app that only parses, with the
+worker's app settings and its iteration style (whole fetched chunks, stream/batches/), and one
+with Faust's stream API (noack_take; tests/bench/parse_only_worker.py); `score` (the file
 replay) on the same events; the worker alone; two workers. Rate = events / (last - first
 processed), so start-up and rebalancing are not counted. Also prints the size of the profiles
 as stored in the changelog (latest record per account), read back from the topic.
@@ -68,17 +69,21 @@ async def raw_consume(broker: str, topic: str, n: int) -> float:
 
 
 def drain(workers: list[WorkerProcess], n: int) -> float:
-    """Start the workers on the pre-loaded topic; events/s from first to last processed."""
+    """Start the workers on the pre-loaded topic; events/s from the moment every worker is
+    processing (so a rebalance when the second joins is not counted) to the last processed."""
     for w in workers:
         w.start()
     try:
-        total = lambda: sum(w.metrics().get(SCORED, 0) for w in workers)  # noqa: E731
+        counts = lambda: [w.metrics().get(SCORED, 0) for w in workers]  # noqa: E731
         deadline = time.monotonic() + 900
-        while (n_first := total()) == 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError("nothing processed")
-            time.sleep(0.2)
-        t_first = time.perf_counter()
+        now = counts()
+        while not all(c > 0 for c in now):
+            if time.monotonic() > deadline or sum(now) >= n:
+                raise TimeoutError(f"not every worker processed before the end: {now}")
+            time.sleep(0.1)
+            now = counts()
+        n_first, t_first = sum(now), time.perf_counter()
+        total = lambda: sum(counts())  # noqa: E731
         while total() < n:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {total()} of {n} processed")
@@ -146,7 +151,7 @@ def main() -> None:
         rates[name] = rate
         print(f"{name}: {rate:,.0f} events/s", flush=True)
 
-    def worker(name: str, url: str, **extra: str) -> WorkerProcess:
+    def worker(name: str, url: str, **extra) -> WorkerProcess:
         (tmp / name).mkdir()
         w = WorkerProcess(args.broker, url, tmp / name, **extra)
         w.input_topic = topic
@@ -167,7 +172,11 @@ def main() -> None:
     print(f"filled {topic} with {n} events in {time.perf_counter() - t0:.1f}s")
     timed("aiokafka consume + json.loads", asyncio.run(raw_consume(args.broker, topic, n)))
     timed("faust parse-only (same loop)",
-          drain([worker("parse", "sqlite://", module="tests.bench.parse_only_worker")], n))
+          drain([worker("parse", "sqlite://", module="tests.bench.parse_only_worker",
+                        args=("batches",))], n))
+    timed("faust parse-only (noack_take)",
+          drain([worker("parse-stream", "sqlite://", module="tests.bench.parse_only_worker",
+                        args=("noack_take",))], n))
     started = time.perf_counter()
     replay_file(path, ListSink(), tmp / "events.dlq.jsonl", progress=False)
     timed("score (file replay)", n / (time.perf_counter() - started))

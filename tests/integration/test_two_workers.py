@@ -8,24 +8,14 @@ is also sent twice (a producer retry): the copies must not count."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-
 import pytest
 
 from tests.helpers import BASE_TS, chat_events, harvester_events
-from tests.integration.test_kafka_e2e import producer, sql, wait_sql
+from tests.integration.test_kafka_e2e import sql, wait_sql
+from tests.integration.two_workers import scored, send_steadily, wait_until_both_committed
 from tests.integration.worker_proc import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-def scored(worker: WorkerProcess) -> float:
-    try:
-        return worker.metrics()["distillguard_events_scored_total"]
-    except OSError:  # a scrape that raced the worker's start
-        return 0.0
 
 
 def test_survivor_takes_over_without_loss_or_double_count(kafka_broker, postgres_url, tmp_path):
@@ -41,31 +31,9 @@ def test_survivor_takes_over_without_loss_or_double_count(kafka_broker, postgres
     first.start()
     second.start()
 
-    def produce_steadily():
-        p = producer(kafka_broker)
-        for i, e in enumerate(events):
-            value = json.dumps(e).encode()
-            p.send(first.input_topic, key=e["account_id"].encode(), value=value)
-            if i % 3 == 0:
-                p.send(first.input_topic, key=e["account_id"].encode(), value=value)
-            if i % 25 == 0:
-                p.flush()
-                time.sleep(0.1)  # ~250 events/s: the kill lands mid-stream
-        p.flush()
-        p.close()
-
-    sender = threading.Thread(target=produce_steadily)
-    sender.start()
+    sender = send_steadily(kafka_broker, first.input_topic, events, 0.1)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # both must be working before one is killed
-            a, b = scored(first), scored(second)
-            if a > 0 and b > 0 and a + b >= len(events) / 3 and first.committed() > 0:
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"both workers did not score a third: {scored(first)}, {scored(second)}")
-        assert a + b < len(events), "killed too late"
+        wait_until_both_committed(first, second, len(events), 4)
         second.kill()
         sender.join()
         expected = {acct: len(evs) for acct, evs in accounts.items()}

@@ -23,8 +23,10 @@ def free_port() -> int:
 
 class WorkerProcess:
     def __init__(self, broker: str, database_url: str, tmp: Path, partitions: int = 4,
-                 module: str = "distillguard.stream.cli", **settings: str) -> None:
-        self.argv = [sys.executable, "-m", module] + (["run"] if module.endswith(".cli") else [])
+                 module: str = "distillguard.stream.cli", args: tuple[str, ...] = (),
+                 **settings: str) -> None:
+        self.argv = [sys.executable, "-m", module, *(args or (
+            ["run"] if module.endswith(".cli") else []))]
         tag = uuid.uuid4().hex[:8]
         self.input_topic = f"e2e-{tag}-events"
         self.feedback_topic = f"e2e-{tag}-feedback"
@@ -99,6 +101,10 @@ class WorkerProcess:
 
     def committed(self, topic: str | None = None) -> int:
         """Input offsets committed by the worker's consumer group, summed over partitions."""
+        return sum(self.committed_by_partition(topic).values())
+
+    def committed_by_partition(self, topic: str | None = None) -> dict[int, int]:
+        """Input offsets committed by the worker's consumer group, per partition."""
         from kafka.admin import KafkaAdminClient
 
         admin = KafkaAdminClient(bootstrap_servers=self.env["DISTILLGUARD_BROKER"])
@@ -108,7 +114,7 @@ class WorkerProcess:
         finally:
             admin.close()
         topic = topic or self.input_topic
-        return sum(max(0, o.offset) for tp, o in offsets.items() if tp.topic == topic)
+        return {tp.partition: max(0, o.offset) for tp, o in offsets.items() if tp.topic == topic}
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit."""

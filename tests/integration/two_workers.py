@@ -1,0 +1,60 @@
+"""What the two-worker kill tests share: a producer that sends steadily (every third event
+twice, as a producer retry would), and the moment to kill the second worker: once both workers
+have flushed and committed work of their own."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from tests.integration.test_kafka_e2e import producer
+from tests.integration.worker_proc import WorkerProcess
+
+
+def scored(worker: WorkerProcess) -> float:
+    try:
+        return worker.metrics()["distillguard_events_scored_total"]
+    except OSError:  # a scrape that raced the worker's start
+        return 0.0
+
+
+def send_steadily(broker: str, topic: str, events: list[dict], pause_s: float) -> threading.Thread:
+    """Send `events` keyed by account, `pause_s` after every 25 (the kill lands mid-stream)."""
+    def run() -> None:
+        p = producer(broker)
+        for i, e in enumerate(events):
+            value = json.dumps(e).encode()
+            p.send(topic, key=e["account_id"].encode(), value=value)
+            if i % 3 == 0:  # a producer retry: the copy must not count
+                p.send(topic, key=e["account_id"].encode(), value=value)
+            if i % 25 == 0:
+                p.flush()
+                time.sleep(pause_s)
+        p.flush()
+        p.close()
+
+    sender = threading.Thread(target=run)
+    sender.start()
+    return sender
+
+
+def wait_until_both_committed(first: WorkerProcess, second: WorkerProcess, events: int,
+                              partitions: int, timeout_s: float = 120) -> None:
+    """Until both score, a third of the stream is scored, and every partition's committed
+    offset moved after the second took its share: killed earlier, the second may have flushed
+    nothing, and the survivor would rightly redo all of its work, proving nothing."""
+    deadline, since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        a, b = scored(first), scored(second)
+        committed = first.committed_by_partition()
+        if since is None and a > 0 and b > 0 and len(committed) == partitions:
+            since = committed  # both are scoring: the second owns some partitions now
+        elif since is not None and a + b >= events / 3 and all(
+                committed[p] > since[p] for p in since):
+            assert a + b < events, "killed too late"
+            return
+        time.sleep(0.5)
+    pytest.fail(f"both workers did not score a third: {scored(first)}, {scored(second)}")
