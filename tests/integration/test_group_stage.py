@@ -113,6 +113,7 @@ def test_group_reasons_across_workers_match_score_and_survive_a_kill(kafka_broke
     try:
         wait_until_both_committed(first, second, len(events), PARTITIONS)
         second.kill()
+        sender.resume()
         sender.join()
         expected_seq = {a: u.seq for a, u in final.items()}
         try:
@@ -157,6 +158,7 @@ def test_group_reasons_across_workers_match_score_and_survive_a_kill(kafka_broke
         # the survivor scores with the newest learned state (or one written since the read)
         assert first.metrics()["distillguard_learned_state_offset"] >= len(history) - 1
     finally:
+        sender.resume()
         sender.join()
         first.stop()
         second.stop()

@@ -28,10 +28,14 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
     events = sorted((e for evs in accounts.values() for e in evs), key=lambda e: e["timestamp"])
     worker = WorkerProcess(kafka_broker, postgres_url, tmp_path, score_every="1")
     worker.start()
+    killed = threading.Event()
 
     def produce_steadily():
         p = producer(kafka_broker)
         for i, e in enumerate(events):
+            if i == len(events) // 2:  # the rest only once the worker is killed: whatever the
+                p.flush()              # machine's load, the kill lands mid-stream
+                killed.wait(timeout=180)
             p.send(worker.input_topic, key=e["account_id"].encode(), value=json.dumps(e).encode())
             if i % 20 == 0:
                 p.flush()
@@ -48,6 +52,7 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
                                  and worker.committed() >= len(events) / 4,
                                  what="a third of the stream scored and committed")
         worker.kill()
+        killed.set()
         assert before["distillguard_events_scored_total"] < len(events), "killed too late"
         worker.start()
         sender.join()
@@ -73,5 +78,6 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
         alerts = sql(postgres_url, "SELECT account_id FROM alerts")
         assert {a.account_id for a in alerts} == {"rs-harvester"}
     finally:
+        killed.set()
         sender.join()
         worker.stop()

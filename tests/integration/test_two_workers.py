@@ -35,6 +35,7 @@ def test_survivor_takes_over_without_loss_or_double_count(kafka_broker, postgres
     try:
         wait_until_both_committed(first, second, len(events), 4)
         second.kill()
+        sender.resume()
         sender.join()
         expected = {acct: len(evs) for acct, evs in accounts.items()}
         try:
@@ -52,6 +53,7 @@ def test_survivor_takes_over_without_loss_or_double_count(kafka_broker, postgres
         assert {a.account_id for a in sql(postgres_url, "SELECT account_id FROM alerts")} == {
             "tw-harvester"}
     finally:
+        sender.resume()
         sender.join()
         first.stop()
         second.stop()

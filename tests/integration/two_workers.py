@@ -1,6 +1,6 @@
 """What the two-worker kill tests share: a producer that sends steadily (every third event
-twice, as a producer retry would), and the moment to kill the second worker: once both workers
-have flushed and committed work of their own."""
+twice, as a producer retry would; the last tenth only after the kill), and the moment to kill
+the second worker: once both workers have flushed and committed work of their own."""
 
 from __future__ import annotations
 
@@ -21,22 +21,38 @@ def scored(worker: WorkerProcess) -> float:
         return 0.0
 
 
-def send_steadily(broker: str, topic: str, events: list[dict], pause_s: float) -> threading.Thread:
-    """Send `events` keyed by account, `pause_s` after every 25 (the kill lands mid-stream)."""
-    def run() -> None:
-        p = producer(broker)
-        for i, e in enumerate(events):
+class SteadySender(threading.Thread):
+    """Sends `events` keyed by account, `pause_s` after every 25, and holds before the last
+    tenth until `resume()` (called once the worker is killed): whatever the machine's load, the
+    kill lands mid-stream, and the offsets the kill waits for have events left to move over."""
+
+    def __init__(self, broker: str, topic: str, events: list[dict], pause_s: float) -> None:
+        super().__init__()
+        self.broker, self.topic, self.events, self.pause_s = broker, topic, events, pause_s
+        self._resumed = threading.Event()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    def run(self) -> None:
+        p = producer(self.broker)
+        for i, e in enumerate(self.events):
+            if i == len(self.events) * 9 // 10:
+                p.flush()
+                self._resumed.wait(timeout=180)
             value = json.dumps(e).encode()
-            p.send(topic, key=e["account_id"].encode(), value=value)
+            p.send(self.topic, key=e["account_id"].encode(), value=value)
             if i % 3 == 0:  # a producer retry: the copy must not count
-                p.send(topic, key=e["account_id"].encode(), value=value)
+                p.send(self.topic, key=e["account_id"].encode(), value=value)
             if i % 25 == 0:
                 p.flush()
-                time.sleep(pause_s)
+                time.sleep(self.pause_s)
         p.flush()
         p.close()
 
-    sender = threading.Thread(target=run)
+
+def send_steadily(broker: str, topic: str, events: list[dict], pause_s: float) -> SteadySender:
+    sender = SteadySender(broker, topic, events, pause_s)
     sender.start()
     return sender
 
