@@ -228,6 +228,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
     warm_run: int = 0   # requests in a row judged by learned cut-offs (capped at WARM_WINDOW)
     public_prompts: int = 0  # prompts another account had sent before (models.items)
     public_probes: int = 0   # ...of them, logprob probes (a public item's choice, read)
+    # detection, issue 8 round 4
+    reasoning_only: int = 0  # harvest-like requests that are so only by their reasoning ask
 
     def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR,
                warm: bool = True, public: bool | None = None) -> None:
@@ -321,6 +323,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
         harvest = seeking or probe == 2 or grading or reordered
         extractive = harvest or reasoning
         self.extractive += extractive
+        if reasoning and not harvest:
+            self.reasoning_only += 1
         subs = self.substreams
         system = prompt.system_sha256 if prompt is not None else None
         user = event.user_id
