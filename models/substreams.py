@@ -1,7 +1,7 @@
-"""Sub-streams inside one account (CrowdSec's `groupby`): per API key, per system prompt, per
-hour-of-day block and per end user, so a harvesting key, a night job or the requests that carry
-no end user inside an honest product's traffic stand out even when they are a small share of
-the account.
+"""Sub-streams inside one account (CrowdSec's `groupby`): per API key (with the client's
+settings: a script on the product's key is another program), per system prompt, per hour-of-day
+block and per end user, so a harvesting key, a night job or the requests that carry no end user
+inside an honest product's traffic stand out even when they are a small share of the account.
 
 Bounded: each dimension keeps the `SLOTS` heaviest sub-streams with the space-saving algorithm
 (Metwally et al.): a new sub-stream evicts the lightest slot and inherits its count as `base`
@@ -22,7 +22,7 @@ SLOTS = 4
 KEY, COUNT, BASE, EXTRACTIVE, REASONING = range(5)
 FLAG_COLUMNS = (EXTRACTIVE,)
 FLAG_NAMES = ("harvest-like",)
-DIMENSIONS = ("api key", "system prompt", "hour block", "end user")
+DIMENSIONS = ("api key or client setting", "system prompt", "hour block", "end user")
 NO_VALUE = ("the requests without an API key", "the requests without a system prompt", "",
             "the requests without an end user")
 KEYED, SYSTEM, HOURS, USER = range(4)

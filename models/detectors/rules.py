@@ -310,8 +310,8 @@ def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 
 
 def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """One API key, system prompt, hour block or end user (or the requests without one) of the
-    account is mostly harvest-like while the rest of the account
+    """One API key (with the client's settings), system prompt, hour block or end user (or the
+    requests without one) of the account is mostly harvest-like while the rest of the account
     is not: a harvesting key, a night job or a script inside a product. Where the product itself
     asks for steps (a tutoring app: every request harvest-like by its ask), sub-streams are also
     compared by what is harvest-like beyond the asks (shaped answers, open-text probes, grading,

@@ -45,3 +45,19 @@ def test_a_harvest_key_beside_a_tutoring_app_is_told_by_more_than_its_asks():
     reason = _reason(p)
     assert reason is not None and reason.strength >= 0.9
     assert "beyond a reasoning ask" in reason.text
+
+
+def test_a_script_on_the_products_key_with_its_own_settings_is_a_sub_stream():
+    """The same API key, but the product streams and the script caps its answers: two
+    programs, two sub-streams."""
+    events = []
+    for i in range(160):
+        events.append(event("app", BASE_TS + i * 30_000, api_key_id="only", input_tokens=900,
+                            output_tokens=300, params={"temperature": 1.0, "stream": True},
+                            prompt={"chars": 3000, "messages": 4}))
+        if i % 5 == 0:
+            events.append(_side("app", i, ask=False, key="only", max_tokens=2048))
+    profiles, _ = run(events)
+    reason = _reason(profiles["app"])
+    assert reason is not None and reason.strength >= 0.9
+    assert reason.text.startswith("one api key or client setting carries 32 requests")
