@@ -317,7 +317,9 @@ def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | Non
     compared by what is harvest-like beyond the asks (shaped answers, open-text probes, grading,
     reordered prompts). A sub-stream whose harvest-like requests are reasoning asks only (an
     evaluation key running a chain-of-thought benchmark beside a product) counts for less:
-    reasoning asks alone are medium at most."""
+    reasoning asks alone are medium at most. A benchmark asks for steps in every item, so the
+    discount fades where a good part of the sub-stream's harvest is something else (long
+    answers to plain prompts): a harvest that asks for steps only some of the time."""
     span = p.last_ts - p.first_ts
     best: tuple[float, tuple, bool] | None = None
     for beyond in (False, True) if p.reasoning_only else (False,):
@@ -330,7 +332,7 @@ def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | Non
         # confidence: 18 of 18 is surer than 9 of 12), and only where the rest is clearly apart.
         sure = confident_share(share * n, n)
         strength = ramp(sure, 0.15, 0.45) * ramp(sure - rest, 0.2, 0.45) * (
-            1.0 - 0.3 * reasoning)
+            1.0 - 0.3 * ramp(reasoning, 0.5, 0.9))
         if strength > 0 and (best is None or strength > best[0]):
             best = (strength, found, beyond)
     if best is None:

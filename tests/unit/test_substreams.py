@@ -61,3 +61,22 @@ def test_a_script_on_the_products_key_with_its_own_settings_is_a_sub_stream():
     reason = _reason(profiles["app"])
     assert reason is not None and reason.strength >= 0.9
     assert reason.text.startswith("one api key or client setting carries 32 requests")
+
+
+def test_the_benchmark_discount_holds_for_asks_only_and_fades_for_a_mixed_harvest():
+    """An evaluation key running a chain-of-thought benchmark beside a product (every item asks
+    for steps) keeps the discount; a harvest key asking for steps only half the time does not."""
+    def account(name: str, every_other_ask: bool) -> list[dict]:
+        out = []
+        for i in range(160):
+            out.append(event(name, BASE_TS + i * 30_000, api_key_id="product", input_tokens=900,
+                             output_tokens=300, params={"stream": True},
+                             prompt={"text": f"Hi, about my order {i}?", "messages": 4}))
+            if i % 5 == 0:
+                out.append(_side(name, i, ask=not every_other_ask or i % 10 == 0,
+                                 max_tokens=2048))
+        return out
+    profiles, _ = run(account("eval", False) + account("harvest", True))
+    bench, harvest = _reason(profiles["eval"]), _reason(profiles["harvest"])
+    assert bench is not None and bench.strength <= 0.75
+    assert harvest is not None and harvest.strength >= 0.95
