@@ -228,6 +228,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
     warm_run: int = 0   # requests in a row judged by learned cut-offs (capped at WARM_WINDOW)
     public_prompts: int = 0  # prompts another account had sent before (models.items)
     public_probes: int = 0   # ...of them, logprob probes (a public item's choice, read)
+    # detection, issue 8 round 4
+    reasoning_only: int = 0  # harvest-like requests that are so only by their reasoning ask
 
     def update(self, event: Event, model_is_new: bool = False, norms: Norms = PRIOR,
                warm: bool = True, public: bool | None = None) -> None:
@@ -321,12 +323,23 @@ class AccountProfile(msgspec.Struct, array_like=True):
         harvest = seeking or probe == 2 or grading or reordered
         extractive = harvest or reasoning
         self.extractive += extractive
+        if reasoning and not harvest:
+            self.reasoning_only += 1
         subs = self.substreams
         system = prompt.system_sha256 if prompt is not None else None
         user = event.user_id
         # Keys: 16 bits suffice inside one account (| 1: never 0, which is "no value"); system
-        # prompts keep 32 bits, they link accounts (models.groups).
-        keys = ((zlib.crc32(key.encode()) & 0xFFFF | 1) if key else 0,
+        # prompts keep 32 bits, they link accounts (models.groups). The API key comes with the
+        # client's settings (streams, caps the answer, asks a response format; not temperature
+        # or logprobs, which one product varies per request): a product's backend sends one
+        # configuration every time, a script slipped in beside it on the same key is another
+        # program with its own (even bits: a keyed value stays odd, "no value" with settings
+        # is a sub-stream of its own).
+        params = event.params
+        setting = 0 if params is None else (
+            (params.stream is True) | (params.max_tokens is not None) << 1
+            | (params.response_format is not None) << 2) << 1
+        keys = (((zlib.crc32(key.encode()) & 0xFFFF | 1) if key else 0) ^ setting,
                 int(system[:8], 16) if system else 0, hour // HOUR_BLOCK,
                 (zlib.crc32(user.encode()) & 0xFFFF | 1) if user else 0)
         if extractive:

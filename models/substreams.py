@@ -1,7 +1,7 @@
-"""Sub-streams inside one account (CrowdSec's `groupby`): per API key, per system prompt, per
-hour-of-day block and per end user, so a harvesting key, a night job or the requests that carry
-no end user inside an honest product's traffic stand out even when they are a small share of
-the account.
+"""Sub-streams inside one account (CrowdSec's `groupby`): per API key (with the client's
+settings: a script on the product's key is another program), per system prompt, per hour-of-day
+block and per end user, so a harvesting key, a night job or the requests that carry no end user
+inside an honest product's traffic stand out even when they are a small share of the account.
 
 Bounded: each dimension keeps the `SLOTS` heaviest sub-streams with the space-saving algorithm
 (Metwally et al.): a new sub-stream evicts the lightest slot and inherits its count as `base`
@@ -22,7 +22,7 @@ SLOTS = 4
 KEY, COUNT, BASE, EXTRACTIVE, REASONING = range(5)
 FLAG_COLUMNS = (EXTRACTIVE,)
 FLAG_NAMES = ("harvest-like",)
-DIMENSIONS = ("api key", "system prompt", "hour block", "end user")
+DIMENSIONS = ("api key or client setting", "system prompt", "hour block", "end user")
 NO_VALUE = ("the requests without an API key", "the requests without a system prompt", "",
             "the requests without an end user")
 KEYED, SYSTEM, HOURS, USER = range(4)
@@ -91,13 +91,16 @@ def own(row: list[int]) -> int:
 
 def most_extractive(subs: SubStreams, min_events: int, total_events: int = 0,
                     total_flagged: int = 0, span_s: float = float("inf"),
-                    ) -> tuple[str, str, float, int, float, int, float]:
+                    beyond_asks: bool = False) -> tuple[str, str, float, int, float, int, float]:
     """The sub-stream whose harvest-like share is highest among those with at least
     `min_events` of their own: (where, behaviour, share, events, harvest-like share of the
     rest of the account, events of the rest, share of its harvest-like requests that are
     only reasoning asks), the rest computed from `total_events` and `total_flagged` (the account's
     count of harvest-like requests) when given; ("", "", 0, 0, 0, 0, 0) if none. Hour blocks
-    count only when the account spans `span_s` >= HOURS_MIN_SPAN_S."""
+    count only when the account spans `span_s` >= HOURS_MIN_SPAN_S. `beyond_asks`: count only
+    the requests harvest-like by more than a reasoning ask (then `total_flagged` is the account's
+    count of those): where asking for steps is the product itself (a tutoring app), every
+    request is harvest-like by its ask, and only this tells a harvest beside it from the rest."""
     best = ("", "", 0.0, 0, 0.0, 0, 0.0)
     for d, rows in enumerate(subs.rows):
         if len(rows) < 2 and d != HOURS:
@@ -109,11 +112,12 @@ def most_extractive(subs: SubStreams, min_events: int, total_events: int = 0,
             if n < min_events:
                 continue
             for column, name in zip(FLAG_COLUMNS, FLAG_NAMES, strict=True):
-                share = min(1.0, row[column] / n)
+                flagged = row[column] - row[REASONING] if beyond_asks else row[column]
+                share = min(1.0, flagged / n)
                 if share > best[2]:
                     rest_n = total_events - row[COUNT]
-                    rest = max(0, total_flagged - row[column]) / rest_n if rest_n > 0 else 0.0
-                    reasoning = row[REASONING] / max(row[column], 1)
+                    rest = max(0, total_flagged - flagged) / rest_n if rest_n > 0 else 0.0
+                    reasoning = 0.0 if beyond_asks else row[REASONING] / max(row[column], 1)
                     where = NO_VALUE[d] if row[KEY] == 0 and NO_VALUE[d] else f"one {DIMENSIONS[d]}"
                     best = (where, name, share, n, min(1.0, rest), max(0, rest_n),
                             min(1.0, reasoning))

@@ -310,24 +310,37 @@ def judge_harvesting(p: AccountProfile, f: dict[str, float]) -> Reason | None:
 
 
 def substream_extraction(p: AccountProfile, f: dict[str, float]) -> Reason | None:
-    """One API key, system prompt, hour block or end user (or the requests without one) of the
-    account is mostly harvest-like while the rest of the account is not: a harvesting key, a
-    night job or a script inside a product. A sub-stream whose harvest-like requests are
-    reasoning asks only (an evaluation key running a chain-of-thought benchmark beside a
-    product) counts for less: reasoning asks alone are medium at most."""
-    where, _, share, n, rest, rest_n, reasoning = most_extractive(
-        p.substreams, 12, p.events, p.extractive, p.last_ts - p.first_ts)
-    if rest_n < 12:
+    """One API key (with the client's settings), system prompt, hour block or end user (or the
+    requests without one) of the account is mostly harvest-like while the rest of the account
+    is not: a harvesting key, a night job or a script inside a product. Where the product itself
+    asks for steps (a tutoring app: every request harvest-like by its ask), sub-streams are also
+    compared by what is harvest-like beyond the asks (shaped answers, open-text probes, grading,
+    reordered prompts). A sub-stream whose harvest-like requests are reasoning asks only (an
+    evaluation key running a chain-of-thought benchmark beside a product) counts for less:
+    reasoning asks alone are medium at most. A benchmark asks for steps in every item, so the
+    discount fades where a good part of the sub-stream's harvest is something else (long
+    answers to plain prompts): a harvest that asks for steps only some of the time."""
+    span = p.last_ts - p.first_ts
+    best: tuple[float, tuple, bool] | None = None
+    for beyond in (False, True) if p.reasoning_only else (False,):
+        found = most_extractive(p.substreams, 12, p.events,
+                                p.extractive - (p.reasoning_only if beyond else 0), span, beyond)
+        _, _, share, n, rest, rest_n, reasoning = found
+        if rest_n < 12:
+            continue
+        # Judged like an account of its own (extraction_shape's bar, on the share shown with
+        # confidence: 18 of 18 is surer than 9 of 12), and only where the rest is clearly apart.
+        sure = confident_share(share * n, n)
+        strength = ramp(sure, 0.15, 0.45) * ramp(sure - rest, 0.2, 0.45) * (
+            1.0 - 0.3 * ramp(reasoning, 0.5, 0.9))
+        if strength > 0 and (best is None or strength > best[0]):
+            best = (strength, found, beyond)
+    if best is None:
         return None
-    # Judged like an account of its own (extraction_shape's bar, on the share shown with
-    # confidence: 18 of 18 is surer than 9 of 12), and only where the rest is clearly apart.
-    sure = confident_share(share * n, n)
-    strength = ramp(sure, 0.15, 0.45) * ramp(sure - rest, 0.2, 0.45)
-    strength *= 1.0 - 0.3 * reasoning
-    if strength == 0:
-        return None
+    strength, (where, _, share, n, rest, _, _), beyond = best
+    what = "harvest-like beyond a reasoning ask" if beyond else "harvest-like"
     return Reason("substream_extraction",
-                  f"{where} carries {n} requests, {share:.0%} of them harvest-like, "
+                  f"{where} carries {n} requests, {share:.0%} of them {what}, "
                   f"against {rest:.0%} for the rest of the account", strength,
                   {"substream_share": share, "substream_events": n, "rest_share": rest})
 

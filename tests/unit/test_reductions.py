@@ -101,7 +101,7 @@ def test_answer_seeking_requests_mark_a_sub_stream():
     rows = {r[0]: r for r in p.substreams.rows[0]}
     side = max(rows.values(), key=lambda r: r[EXTRACTIVE])
     assert side[EXTRACTIVE] == 30 and sum(r[EXTRACTIVE] for r in rows.values()) == 30
-    assert any(r.startswith("one api key carries 30 requests, 100%") for r in p.reasons)
+    assert any(r.startswith("one api key or client setting carries 30 requests, 100%") for r in p.reasons)
 
 
 def test_a_benign_looking_member_of_a_card_carries_most_of_its_verdict():
