@@ -44,6 +44,11 @@ class Metrics:
         self.latency = Histogram("distillguard_processing_latency_seconds",
                                  "Time to validate and score one event.",
                                  buckets=LATENCY_BUCKETS, registry=r)
+        self.stage_seconds = Counter("distillguard_stage_seconds",
+                                     "Time each stage spent waiting for records, handling them "
+                                     "and committing (flushing state and outputs): a stage that "
+                                     "mostly waits is starved, not saturated.",
+                                     ["stage", "phase"], registry=r)
         self.consumer_lag = Gauge("distillguard_consumer_lag_messages",
                                   "Messages behind the end of each input partition.",
                                   ["topic", "partition"], registry=r)

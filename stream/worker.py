@@ -136,6 +136,7 @@ def run_stage(app: BatchApp, topic, fun, stage) -> None:
     """Run `fun(stage, sink)` as the one task of a stage over the records of `topic`; a failure
     stops the worker (its batch stays unacked, so another worker re-reads it)."""
     sink = app.batch_sink(topic)
+    stage.name = fun.__name__
 
     async def run() -> None:
         try:

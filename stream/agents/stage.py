@@ -49,6 +49,7 @@ class BatchStage:
     gaps: OffsetGapDetector
     batch_max: int = 2000
     batch_within_s: float = 0.05
+    name: str = "stage"  # its agent's name, for metrics
 
     async def prepare(self) -> None:
         """Called before each batch is handled."""
@@ -60,8 +61,12 @@ class BatchStage:
         """The stage's loop: take a batch of its topics' records, handle each record (by its
         topic's handler), publish, flush state and await every send, then ack the batch."""
         gaps, metrics = self.gaps, self.metrics
+        seconds = {phase: metrics.stage_seconds.labels(self.name, phase)
+                   for phase in ("waiting", "handling", "committing")}
+        waited = time.perf_counter()
         async for batch in sink.batches(self.batch_max, within=self.batch_within_s):
             started = time.perf_counter()
+            seconds["waiting"].inc(started - waited)
             await self.prepare()
             n = 0
             for chunk in batch:
@@ -73,9 +78,13 @@ class BatchStage:
                         await result
                 n += len(chunk.records)
             await self.publish()
+            handled = time.perf_counter()
             await self.checkpoint.commit()
             sink.ack(batch)
-            metrics.latency.observe((time.perf_counter() - started) / n)
+            waited = time.perf_counter()
+            seconds["handling"].inc(handled - started)
+            seconds["committing"].inc(waited - handled)
+            metrics.latency.observe((waited - started) / n)
 
 
 @dataclass(kw_only=True)

@@ -30,11 +30,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from distillguard.sinks.base import ListSink
 from distillguard.stream.replay import replay_file
 from distillguard.stream.simulate.generator import SimConfig, generate
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from tests.helpers import scratch_database
 from tests.integration.worker_proc import WorkerProcess
 
 SCORED = "distillguard_events_scored_total"
+steady: list[float] = []  # drain()'s steady rates, in call order
 
 
 async def fill(broker: str, topic: str, lines: list[bytes], keys: list[bytes]) -> None:
@@ -70,7 +72,9 @@ async def raw_consume(broker: str, topic: str, n: int) -> float:
 
 def drain(workers: list[WorkerProcess], n: int) -> float:
     """Start the workers on the pre-loaded topic; events/s from the moment every worker is
-    processing (so a rebalance when the second joins is not counted) to the last processed."""
+    processing (so a rebalance when the second joins is not counted) to the last processed.
+    Also records the steady rate, between 15% and 85% of what was left then (`steady`): with
+    several workers the tail is one worker finishing its heavier partitions alone."""
     for w in workers:
         w.start()
     try:
@@ -83,11 +87,18 @@ def drain(workers: list[WorkerProcess], n: int) -> float:
             time.sleep(0.1)
             now = counts()
         n_first, t_first = sum(now), time.perf_counter()
-        total = lambda: sum(counts())  # noqa: E731
-        while total() < n:
+        low, high = n_first + 0.15 * (n - n_first), n_first + 0.85 * (n - n_first)
+        marks: dict[str, tuple[float, float]] = {}
+        while (done := sum(counts())) < n:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only {total()} of {n} processed")
+                raise TimeoutError(f"only {done} of {n} processed")
+            for name, bound in (("low", low), ("high", high)):
+                if done >= bound and name not in marks:
+                    marks[name] = (done, time.perf_counter())
             time.sleep(0.2)
+        if len(marks) == 2:
+            steady.append((marks["high"][0] - marks["low"][0])
+                          / (marks["high"][1] - marks["low"][1]))
         return (n - n_first) / (time.perf_counter() - t_first)
     finally:
         for w in workers:
@@ -101,7 +112,6 @@ async def changelog_sizes(broker: str, topic: str) -> list[int]:
     await consumer.start()
     try:
         from aiokafka import TopicPartition
-        from kafka.admin import KafkaAdminClient
         admin = KafkaAdminClient(bootstrap_servers=broker)
         try:
             partitions = range(len(admin.describe_topics([topic])[0]["partitions"]))
@@ -133,6 +143,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--accounts", type=int, default=300)
     ap.add_argument("--broker", default="127.0.0.1:9092")
+    ap.add_argument("--partitions", type=int, default=4, help="of the input topic")
     ap.add_argument("--database-url", help="admin URL of PostgreSQL (default: temporary SQLite)")
     ap.add_argument("--skip", default="", help="comma-separated passes to skip: two")
     args = ap.parse_args()
@@ -153,7 +164,7 @@ def main() -> None:
 
     def worker(name: str, url: str, **extra) -> WorkerProcess:
         (tmp / name).mkdir()
-        w = WorkerProcess(args.broker, url, tmp / name, **extra)
+        w = WorkerProcess(args.broker, url, tmp / name, partitions=args.partitions, **extra)
         w.input_topic = topic
         w.env["DISTILLGUARD_INPUT_TOPIC"] = topic
         return w
@@ -168,6 +179,9 @@ def main() -> None:
 
     rates: dict[str, float] = {}
     t0 = time.perf_counter()
+    admin = KafkaAdminClient(bootstrap_servers=args.broker)
+    admin.create_topics([NewTopic(topic, args.partitions, 1)])
+    admin.close()
     asyncio.run(fill(args.broker, topic, lines, keys))
     print(f"filled {topic} with {n} events in {time.perf_counter() - t0:.1f}s")
     timed("aiokafka consume + json.loads", asyncio.run(raw_consume(args.broker, topic, n)))
@@ -183,6 +197,7 @@ def main() -> None:
     with database() as url:
         one = worker("one", url)
         timed("worker x1 (sink on)", drain([one], n))
+        one_steady = steady[-1]
         sizes = asyncio.run(changelog_sizes(
             args.broker, f"{one.env['DISTILLGUARD_APP_ID']}-account-profiles-changelog"))
     if "two" not in args.skip:
@@ -191,6 +206,7 @@ def main() -> None:
             second = first.twin(tmp / "two-b")
             (tmp / "two-b").mkdir()
             timed("worker x2 (sink on)", drain([first, second], n))
+            two_steady = steady[-1]
     base = rates["faust parse-only (same loop)"]
     print(f"\n{n} events, {args.accounts}+ accounts; sink: "
           f"{'PostgreSQL' if args.database_url else 'SQLite'}")
@@ -200,7 +216,9 @@ def main() -> None:
               f"{rate / rates['score (file replay)']:>9.2f}x"
               f"{rate / rates['aiokafka consume + json.loads']:>12.3f}x")
     if "worker x2 (sink on)" in rates:
-        print(f"two workers / one: {rates['worker x2 (sink on)'] / rates['worker x1 (sink on)']:.2f}x")
+        print(f"two workers / one: {rates['worker x2 (sink on)'] / rates['worker x1 (sink on)']:.2f}x"
+              f" to the last event; {two_steady / one_steady:.2f}x steady ({two_steady:,.0f} vs "
+              f"{one_steady:,.0f} events/s between 15% and 85% of the backlog)")
     print(f"profile changelog record: {len(sizes)} accounts, p50 {pct(sizes, 0.5)} B, "
           f"p99 {pct(sizes, 0.99)} B, mean {statistics.mean(sizes):.0f} B")
 

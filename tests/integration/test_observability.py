@@ -243,6 +243,10 @@ def test_every_queried_metric_is_served_by_a_live_worker(worker, kafka_broker):
                         timeout_s=60, what="events scored")
     assert m["distillguard_processing_latency_seconds_count"] > 0
     assert m["distillguard_risk_score_count"] > 0
+    for phase in ("handling", "committing"):  # where each stage's time goes
+        assert m[f"distillguard_stage_seconds_total{{phase={phase},stage=score_accounts}}"] > 0
+    worker.wait_for(lambda m: m["distillguard_stage_seconds_total{phase=handling,"
+                              "stage=merge_groups}"] > 0, timeout_s=30, what="links merged")
 
     body = urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics",
                                   timeout=5).read().decode()
