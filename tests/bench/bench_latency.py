@@ -114,6 +114,7 @@ def main() -> None:
                             and any(k.startswith(LAG) and worker.input_topic in k for k in m),
                             timeout_s=120, what="the worker and its persister ready")
             t0 = time.perf_counter()
+            t0_wall = time.time()
             watcher.start()
             sent = asyncio.run(produce(args.broker, worker.input_topic, events, args.rate,
                                        args.seconds, sent_at))
@@ -132,9 +133,13 @@ def main() -> None:
             stop.set()
             poller.join()
             worker.stop()
-    latencies = sorted(seen_at - sent_at[account][seq - 1]
-                       for (account, seq), seen_at in seen.items()
-                       if 0 < seq <= len(sent_at.get(account, ())))
+    rows = sorted((seen_at - sent_at[account][seq - 1], account, seq, seen_at - t0_wall)
+                  for (account, seq), seen_at in seen.items()
+                  if 0 < seq <= len(sent_at.get(account, ())))
+    latencies = [r[0] for r in rows]
+    for latency, account, seq, at in rows[-3:]:
+        print(f"slowest: {account} seq {seq} of {len(sent_at[account])}: {latency:.2f} s, "
+              f"row seen {at:.1f} s after the load started")
     print(f"\nproduced {sent} events in {load_s:.1f} s ({sent / load_s:,.0f}/s) to one worker "
           f"(PostgreSQL sink on), {args.accounts} accounts")
     if latencies:
