@@ -287,8 +287,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
         reasoning = grading = reordered = False
         if prompt is not None:
             reasoning, grading, reordered = self._update_prompt(prompt, text, signals)
-        hidden = event.reasoning_tokens or 0
-        visible = out - hidden if hidden <= out else out  # visible_output(event)
+        visible = visible_output(event)
         shape = extraction_shaped(event, norms)
         if reasoning and visible < ESSAY_FACTOR * norms.long_output:
             shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
