@@ -8,14 +8,11 @@ counted twice (seq would be higher)."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-
 import pytest
 
 from tests.helpers import BASE_TS, chat_events, harvester_events
-from tests.integration.test_kafka_e2e import producer, sql, wait_sql
+from tests.integration.test_kafka_e2e import sql, wait_sql
+from tests.integration.two_workers import send_steadily
 from tests.integration.worker_proc import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -28,23 +25,9 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
     events = sorted((e for evs in accounts.values() for e in evs), key=lambda e: e["timestamp"])
     worker = WorkerProcess(kafka_broker, postgres_url, tmp_path, score_every="1")
     worker.start()
-    killed = threading.Event()
-
-    def produce_steadily():
-        p = producer(kafka_broker)
-        for i, e in enumerate(events):
-            if i == len(events) // 2:  # the rest only once the worker is killed: whatever the
-                p.flush()              # machine's load, the kill lands mid-stream
-                killed.wait(timeout=180)
-            p.send(worker.input_topic, key=e["account_id"].encode(), value=json.dumps(e).encode())
-            if i % 20 == 0:
-                p.flush()
-                time.sleep(0.05)  # ~300 events/s: the kill lands mid-stream
-        p.flush()
-        p.close()
-
-    sender = threading.Thread(target=produce_steadily)
-    sender.start()
+    # ~300 events/s; the second half only after the kill, so it lands mid-stream
+    sender = send_steadily(kafka_broker, worker.input_topic, events, 0.05, every=20,
+                           retries=False, hold_at=0.5)
     try:
         # Killed once a third is scored AND committed: killed earlier, the restart would rightly
         # re-read everything (nothing durable yet) and prove nothing about recovery.
@@ -52,7 +35,7 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
                                  and worker.committed() >= len(events) / 4,
                                  what="a third of the stream scored and committed")
         worker.kill()
-        killed.set()
+        sender.resume()
         assert before["distillguard_events_scored_total"] < len(events), "killed too late"
         worker.start()
         sender.join()
@@ -78,6 +61,6 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker, postgres_url, tmp_path):
         alerts = sql(postgres_url, "SELECT account_id FROM alerts")
         assert {a.account_id for a in alerts} == {"rs-harvester"}
     finally:
-        killed.set()
+        sender.resume()
         sender.join()
         worker.stop()

@@ -1,6 +1,7 @@
-"""What the two-worker kill tests share: a producer that sends steadily (every third event
-twice, as a producer retry would; the last tenth only after the kill), and the moment to kill
-the second worker: once both workers have flushed and committed work of their own."""
+"""What the kill tests share: a producer that sends steadily (in the two-worker tests every
+third event twice, as a producer retry would) and holds the end of the stream until the kill,
+and the moment to kill the second of two workers: once both have flushed and committed work of
+their own."""
 
 from __future__ import annotations
 
@@ -22,13 +23,16 @@ def scored(worker: WorkerProcess) -> float:
 
 
 class SteadySender(threading.Thread):
-    """Sends `events` keyed by account, `pause_s` after every 25, and holds before the last
-    tenth until `resume()` (called once the worker is killed): whatever the machine's load, the
-    kill lands mid-stream, and the offsets the kill waits for have events left to move over."""
+    """Sends `events` keyed by account, `pause_s` after every `every`, and holds before the
+    `hold_at` share of the stream until `resume()` (called once the worker is killed): whatever
+    the machine's load, the kill lands mid-stream, and the offsets the kill waits for have
+    events left to move over. `retries`: every third event is sent twice."""
 
-    def __init__(self, broker: str, topic: str, events: list[dict], pause_s: float) -> None:
+    def __init__(self, broker: str, topic: str, events: list[dict], pause_s: float, *,
+                 every: int = 25, retries: bool = True, hold_at: float = 0.9) -> None:
         super().__init__()
         self.broker, self.topic, self.events, self.pause_s = broker, topic, events, pause_s
+        self.every, self.retries, self.hold = every, retries, int(len(events) * hold_at)
         self._resumed = threading.Event()
 
     def resume(self) -> None:
@@ -37,22 +41,23 @@ class SteadySender(threading.Thread):
     def run(self) -> None:
         p = producer(self.broker)
         for i, e in enumerate(self.events):
-            if i == len(self.events) * 9 // 10:
+            if i == self.hold:
                 p.flush()
                 self._resumed.wait(timeout=180)
             value = json.dumps(e).encode()
             p.send(self.topic, key=e["account_id"].encode(), value=value)
-            if i % 3 == 0:  # a producer retry: the copy must not count
+            if self.retries and i % 3 == 0:  # a producer retry: the copy must not count
                 p.send(self.topic, key=e["account_id"].encode(), value=value)
-            if i % 25 == 0:
+            if i % self.every == 0:
                 p.flush()
                 time.sleep(self.pause_s)
         p.flush()
         p.close()
 
 
-def send_steadily(broker: str, topic: str, events: list[dict], pause_s: float) -> SteadySender:
-    sender = SteadySender(broker, topic, events, pause_s)
+def send_steadily(broker: str, topic: str, events: list[dict], pause_s: float,
+                  **options) -> SteadySender:
+    sender = SteadySender(broker, topic, events, pause_s, **options)
     sender.start()
     return sender
 
