@@ -32,3 +32,4 @@ class GroupVerdict(msgspec.Struct, array_like=True):
     extractive: int      # extraction-like members (scaled to size)
     benign: int          # ordinary-looking members (scaled to size)
     ts: float
+    share: float = 1.0   # the part of the group's risk this member carries (linked, not proven)

@@ -50,6 +50,12 @@ STRONG_KINDS = ("pay", "net")  # one payment instrument, one proxy range with th
 # and client more often, a public template, system prompt, network, wave or burst still more.
 MEMBER_FLOOR = {"pay": 0.8, "net": 0.4}
 WEAK_FLOOR = 0.25
+# Odds that an account belongs to a campaign before any link is seen. A member's share from one
+# kind of link is read as the chance it belongs given that link; links of different kinds are
+# independent coincidences for an honest account, so their likelihood ratios multiply (an
+# honest account shares a registration burst with a campaign by chance, rarely also its start
+# wave and its hosting network and client).
+PRIOR_ODDS = 0.05
 KIND_WORDS = {"pay": "a payment instrument", "reg": "a registration burst",
               "sys": "a system prompt", "lsh": "a prompt template", "net": "a proxy range and client",
               "asn": "a hosting network and client", "wave": "a start wave"}
@@ -182,7 +188,8 @@ def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
         floor = MEMBER_FLOOR.get(kind, WEAK_FLOOR)
         own = floor + (1 - floor) * _ramp(m.extraction, 0.05, 0.4)
         out.append(msgspec.structs.replace(judged, account_id=account_id,
-                                           risk=round(risk * own, 1), ts=m.ts))
+                                           risk=round(risk * own, 1), ts=m.ts,
+                                           share=round(own, 3)))
     return out
 
 
@@ -199,11 +206,29 @@ def combine(held: list[GroupVerdict]) -> tuple[float, str, GroupVerdict | None]:
     keep = 1.0
     for v in best.values():
         keep *= 1.0 - v.risk / 100.0
+    risk = max(1.0 - keep, _joint(list(best.values())))
     strongest = max(best.values(), key=lambda v: v.risk)
     others = len(best) - 1
     text = describe(strongest) + (f" (and {others} other kind{'s' * (others > 1)} of link)"
                                   if others else "")
-    return round(100.0 * (1.0 - keep), 1), text, strongest
+    return round(100.0 * risk, 1), text, strongest
+
+
+def _joint(verdicts: list[GroupVerdict]) -> float:
+    """0..1: the groups' risk (noisy-OR) times the chance the account belongs to them, with
+    the membership evidence of each kind of link multiplied as independent likelihood ratios.
+    One kind of link gives what the noisy-OR gives; several weak kinds together approach a
+    proven member."""
+    odds, groups_keep = PRIOR_ODDS, 1.0
+    for v in verdicts:
+        share = min(max(v.share, 1e-6), 1.0)
+        groups_keep *= 1.0 - min(1.0, v.risk / 100.0 / share)
+        if share >= 1.0:
+            odds = float("inf")
+        elif odds != float("inf"):
+            odds *= share / (1.0 - share) / PRIOR_ODDS
+    member = 1.0 if odds == float("inf") else odds / (1.0 + odds)
+    return member * (1.0 - groups_keep)
 
 
 def hold(held: list[GroupVerdict], v: GroupVerdict) -> bool:

@@ -133,3 +133,29 @@ def test_a_start_wave_is_new_accounts_starting_within_the_stream():
     old = AccountProfile("old", events=10, first_ts=1000.0 + UNSEEN_START_S, last_ts=9e3,
                          created_ts=1000.0 - 400 * 86400)  # resuming, not starting
     assert not any(k.startswith("wave:") for k in link_keys(old, stream_start=1000.0))
+
+
+def _verdicts_of(kind: str, member: str) -> list:
+    """The verdicts of one extraction-like group of `kind` (8 harvesters) that `member`, who
+    looks ordinary on its own, also joined."""
+    from distillguard.models.groups import MemberSummary, fold, verdicts
+
+    key, state = f"{kind}:x", None
+    for i in range(8):
+        state = fold(state, key, MemberSummary(f"h{i}", 1.0 + i, 200, 90.0, 0.9))
+    state = fold(state, key, MemberSummary(member, 20.0, 200, 0.0, 0.0))
+    return [v for v in verdicts(state, key) if v.account_id == member]
+
+
+def test_independent_weak_links_to_one_campaign_multiply():
+    from distillguard.models.groups import combine
+
+    one = combine(_verdicts_of("reg", "m"))[0]
+    assert one == _verdicts_of("reg", "m")[0].risk  # one kind: what its verdict says
+    two = combine(_verdicts_of("reg", "m") + _verdicts_of("wave", "m"))[0]
+    three = combine(_verdicts_of("reg", "m") + _verdicts_of("wave", "m")
+                    + _verdicts_of("asn", "m"))[0]
+    noisy_or = 100 * (1 - (1 - one / 100) * (1 - _verdicts_of("wave", "m")[0].risk / 100))
+    assert two > noisy_or + 10  # a second coincidence is evidence, not just more of the same
+    assert three > two and three >= 75  # three coincidences: close to a proven member
+    assert combine(_verdicts_of("reg", "m") + _verdicts_of("reg", "m"))[0] == one  # same kind
