@@ -54,8 +54,12 @@ WEAK_FLOOR = 0.25
 # kind of link is read as the chance it belongs given that link; links of different kinds are
 # independent coincidences for an honest account, so their likelihood ratios multiply (an
 # honest account shares a registration burst with a campaign by chance, rarely also its start
-# wave and its hosting network and client).
+# wave and its hosting network and client). Only links to groups that are extraction-like on
+# their own count (group risk >= LINKED_GROUP_RISK before the member's share), and kinds that
+# nest count once: a proxy range with its client lies inside a hosting network with it.
 PRIOR_ODDS = 0.05
+LINKED_GROUP_RISK = 30.0
+LINK_FAMILY = {"net": "asn"}
 KIND_WORDS = {"pay": "a payment instrument", "reg": "a registration burst",
               "sys": "a system prompt", "lsh": "a prompt template", "net": "a proxy range and client",
               "asn": "a hosting network and client", "wave": "a start wave"}
@@ -216,19 +220,28 @@ def combine(held: list[GroupVerdict]) -> tuple[float, str, GroupVerdict | None]:
 
 def _joint(verdicts: list[GroupVerdict]) -> float:
     """0..1: the groups' risk (noisy-OR) times the chance the account belongs to them, with
-    the membership evidence of each kind of link multiplied as independent likelihood ratios.
-    One kind of link gives what the noisy-OR gives; several weak kinds together approach a
-    proven member."""
-    odds, groups_keep = PRIOR_ODDS, 1.0
+    the membership evidence of each family of links multiplied as independent likelihood
+    ratios. One kind of link gives what the noisy-OR gives; several weak kinds to extraction-
+    like groups together approach a proven member."""
+    shares: dict[str, float] = {}
+    groups_keep = 1.0
     for v in verdicts:
         share = min(max(v.share, 1e-6), 1.0)
-        groups_keep *= 1.0 - min(1.0, v.risk / 100.0 / share)
-        if share >= 1.0:
-            odds = float("inf")
-        elif odds != float("inf"):
-            odds *= share / (1.0 - share) / PRIOR_ODDS
-    member = 1.0 if odds == float("inf") else odds / (1.0 + odds)
-    return member * (1.0 - groups_keep)
+        group = min(1.0, v.risk / 100.0 / share)
+        if 100.0 * group < LINKED_GROUP_RISK:
+            continue
+        groups_keep *= 1.0 - group
+        kind = v.group.split(":", 1)[0]
+        family = LINK_FAMILY.get(kind, kind)
+        shares[family] = max(shares.get(family, 0.0), share)
+    if len(shares) < 2:
+        return 0.0
+    if max(shares.values()) >= 1.0:
+        return 1.0 - groups_keep
+    odds = PRIOR_ODDS
+    for share in shares.values():
+        odds *= share / (1.0 - share) / PRIOR_ODDS
+    return odds / (1.0 + odds) * (1.0 - groups_keep)
 
 
 def hold(held: list[GroupVerdict], v: GroupVerdict) -> bool:

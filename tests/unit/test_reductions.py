@@ -159,3 +159,24 @@ def test_independent_weak_links_to_one_campaign_multiply():
     assert two > noisy_or + 10  # a second coincidence is evidence, not just more of the same
     assert three > two and three >= 75  # three coincidences: close to a proven member
     assert combine(_verdicts_of("reg", "m") + _verdicts_of("reg", "m"))[0] == one  # same kind
+
+
+def test_nested_links_and_links_to_ordinary_groups_do_not_multiply():
+    from distillguard.models.groups import MemberSummary, combine, fold, verdicts
+
+    # a proxy range with its client lies inside a hosting network with it: one coincidence
+    net_and_asn = _verdicts_of("net", "m") + _verdicts_of("asn", "m")
+    keep = (1 - net_and_asn[0].risk / 100) * (1 - net_and_asn[1].risk / 100)
+    assert combine(net_and_asn)[0] == round(100 * (1 - keep), 1)
+    # a start wave of mostly ordinary new accounts says little about belonging to the burst's
+    wave = None
+    for i in range(5):
+        wave = fold(wave, "wave:0:1", MemberSummary(f"o{i}", 1.0 + i, 200, 0.0, 0.02))
+    for i in range(3):
+        wave = fold(wave, "wave:0:1", MemberSummary(f"h{i}", 1.0 + i, 200, 90.0, 0.9))
+    wave = fold(wave, "wave:0:1", MemberSummary("m", 20.0, 200, 0.0, 0.0))
+    weak = [v for v in verdicts(wave, "wave:0:1") if v.account_id == "m"]
+    assert weak and 0 < weak[0].risk / weak[0].share < 30
+    burst = _verdicts_of("reg", "m")
+    keep = (1 - burst[0].risk / 100) * (1 - weak[0].risk / 100)
+    assert combine(burst + weak)[0] == round(100 * (1 - keep), 1)
