@@ -10,7 +10,8 @@ worker's app settings and its iteration style (whole fetched chunks, stream/batc
 with Faust's stream API (noack_take; tests/bench/parse_only_worker.py); `score` (the file
 replay) on the same events; the worker alone; two workers. Rate = events / (last - first
 processed), so start-up and rebalancing are not counted. Also prints the size of the profiles
-as stored in the changelog (latest record per account), read back from the topic.
+as stored in the changelog (latest record per account), read back from the topic, and for the
+worker passes where the CPU went (workers, broker, PostgreSQL, the rest: tests/bench/cpu_share.py).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from distillguard.stream.replay import replay_file
 from distillguard.stream.simulate.generator import SimConfig, generate
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from tests.bench.cpu_share import describe, sample
 from tests.helpers import scratch_database
 from tests.integration.worker_proc import WorkerProcess
 
 SCORED = "distillguard_events_scored_total"
 steady: list[float] = []  # drain()'s steady rates, in call order
+cpu: list[str] = []       # drain()'s CPU lines (tests/bench/cpu_share.py), in call order
 
 
 async def fill(broker: str, topic: str, lines: list[bytes], keys: list[bytes]) -> None:
@@ -87,6 +90,7 @@ def drain(workers: list[WorkerProcess], n: int) -> float:
             time.sleep(0.1)
             now = counts()
         n_first, t_first = sum(now), time.perf_counter()
+        cpu_before = sample(w.proc.pid for w in workers)
         low, high = n_first + 0.15 * (n - n_first), n_first + 0.85 * (n - n_first)
         marks: dict[str, tuple[float, float]] = {}
         while (done := sum(counts())) < n:
@@ -96,10 +100,12 @@ def drain(workers: list[WorkerProcess], n: int) -> float:
                 if done >= bound and name not in marks:
                     marks[name] = (done, time.perf_counter())
             time.sleep(0.2)
+        seconds = time.perf_counter() - t_first
+        cpu.append(describe(cpu_before, sample(w.proc.pid for w in workers), seconds))
         if len(marks) == 2:
             steady.append((marks["high"][0] - marks["low"][0])
                           / (marks["high"][1] - marks["low"][1]))
-        return (n - n_first) / (time.perf_counter() - t_first)
+        return (n - n_first) / seconds
     finally:
         for w in workers:
             w.stop()
@@ -162,6 +168,10 @@ def main() -> None:
         rates[name] = rate
         print(f"{name}: {rate:,.0f} events/s", flush=True)
 
+    def timed_workers(name: str, rate: float) -> None:
+        timed(name, rate)
+        cpu_lines[name] = cpu[-1]
+
     def worker(name: str, url: str, **extra) -> WorkerProcess:
         (tmp / name).mkdir()
         w = WorkerProcess(args.broker, url, tmp / name, partitions=args.partitions, **extra)
@@ -178,6 +188,7 @@ def main() -> None:
             yield f"sqlite:///{tmp}/store-{uuid.uuid4().hex[:6]}.sqlite"
 
     rates: dict[str, float] = {}
+    cpu_lines: dict[str, str] = {}
     t0 = time.perf_counter()
     admin = KafkaAdminClient(bootstrap_servers=args.broker)
     admin.create_topics([NewTopic(topic, args.partitions, 1)])
@@ -196,7 +207,7 @@ def main() -> None:
     timed("score (file replay)", n / (time.perf_counter() - started))
     with database() as url:
         one = worker("one", url)
-        timed("worker x1 (sink on)", drain([one], n))
+        timed_workers("worker x1 (sink on)", drain([one], n))
         one_steady = steady[-1]
         sizes = asyncio.run(changelog_sizes(
             args.broker, f"{one.env['DISTILLGUARD_APP_ID']}-account-profiles-changelog"))
@@ -205,7 +216,7 @@ def main() -> None:
             first = worker("two-a", url)
             second = first.twin(tmp / "two-b")
             (tmp / "two-b").mkdir()
-            timed("worker x2 (sink on)", drain([first, second], n))
+            timed_workers("worker x2 (sink on)", drain([first, second], n))
             two_steady = steady[-1]
     base = rates["faust parse-only (same loop)"]
     print(f"\n{n} events, {args.accounts}+ accounts; sink: "
@@ -219,6 +230,8 @@ def main() -> None:
         print(f"two workers / one: {rates['worker x2 (sink on)'] / rates['worker x1 (sink on)']:.2f}x"
               f" to the last event; {two_steady / one_steady:.2f}x steady ({two_steady:,.0f} vs "
               f"{one_steady:,.0f} events/s between 15% and 85% of the backlog)")
+    for name, line in cpu_lines.items():
+        print(f"{name}: {line}")
     print(f"profile changelog record: {len(sizes)} accounts, p50 {pct(sizes, 0.5)} B, "
           f"p99 {pct(sizes, 0.99)} B, mean {statistics.mean(sizes):.0f} B")
 
