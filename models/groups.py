@@ -12,6 +12,9 @@ Two rules keep weak links from accusing honest customers:
   ordinary-looking members of a campaign do not hide it;
 - behaviour: a group alerts only when its merged behaviour is extraction-like (the events-
   weighted extraction of its members, and several extraction-like members).
+A member that looks ordinary on its own carries a share of each group's risk (linked, not
+proven); links of different kinds to extraction-like groups are independent coincidences for an
+honest account, so that evidence multiplies across kinds (`_joint`).
 No I/O, event time only. Bounded: a group keeps its MAX_MEMBERS most recent members; the total
 number it has seen is a HyperLogLog estimate.
 """
