@@ -133,24 +133,41 @@ _SCRIPT_RANGES = ((0x0041, 0x024F), (0x0370, 0x03FF), (0x0400, 0x052F), (0x0590,
                   (0x0530, 0x058F), (0x0B80, 0x0BFF), (0x0C00, 0x0C7F), (0x1200, 0x137F))
 
 
-_SCRIPT_PATTERNS = tuple(re.compile(f"[{chr(lo)}-{chr(hi)}]") for lo, hi in _SCRIPT_RANGES)
-_LATIN_LETTER = re.compile("[A-Za-z]")
+_LATIN = re.compile(f"[{chr(_SCRIPT_RANGES[0][0])}-{chr(_SCRIPT_RANGES[0][1])}]")
+
+
+def _at_least_three(lo: int, hi: int) -> re.Pattern:
+    """A pattern found iff the text has three characters in lo..hi: the search stops at the
+    third instead of listing every one (`findall` of a whole Cyrillic prompt is ~300 items)."""
+    one, other = f"[{chr(lo)}-{chr(hi)}]", f"[^{chr(lo)}-{chr(hi)}]*"
+    return re.compile(f"{one}{other}{one}{other}{one}")
+
+
+_OTHER_SCRIPTS = tuple((1 << i, _at_least_three(lo, hi))
+                       for i, (lo, hi) in enumerate(_SCRIPT_RANGES) if i)  # (bit, pattern)
+_THREE_ASCII_LETTERS = re.compile("[A-Za-z][^A-Za-z]*[A-Za-z][^A-Za-z]*[A-Za-z]")
 
 
 def scripts_of(text: str, sample: int = 400) -> int:
     """Bitmask of the writing systems of the letters in the prompt's first `sample` chars
-    (a script counts when it has at least 3 letters, so a quoted word does not). ASCII text,
-    most prompts, is answered without a per-script scan."""
+    (a script counts when it has at least 3 letters, so a quoted word does not). Three ASCII
+    letters settle Latin, and ASCII text (most prompts) has no other script to look for."""
     head = text[:sample]
+    latin = _THREE_ASCII_LETTERS.search(head) is not None
     if head.isascii():
-        return 1 if len(_LATIN_LETTER.findall(head, 0, 64)) >= 3 or len(
-            _LATIN_LETTER.findall(head)) >= 3 else 0
-    mask = 0
-    for i, pattern in enumerate(_SCRIPT_PATTERNS):
-        found = pattern.findall(head)
-        if len(found) >= 3 and (i or any(c.isalpha() for c in found)):
-            mask |= 1 << i
+        return int(latin)
+    mask = int(latin or _is_latin(head))
+    for bit, pattern in _OTHER_SCRIPTS:
+        if pattern.search(head) is not None:
+            mask |= bit
     return mask
+
+
+def _is_latin(head: str) -> bool:
+    """Three characters of the Latin blocks, one of them a letter (the blocks hold punctuation
+    and signs too), for text with fewer than three ASCII letters."""
+    found = _LATIN.findall(head)
+    return len(found) >= 3 and any(c.isalpha() for c in found)
 
 
 def is_choice_item(text: str) -> bool:

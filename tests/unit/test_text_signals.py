@@ -1,6 +1,6 @@
 """Text signals: the grammar of grading prompts against the text benchmarks carry."""
 
-from distillguard.models.text_signals import instruction_view, is_grading_prompt
+from distillguard.models.text_signals import instruction_view, is_grading_prompt, scripts_of
 
 
 def test_worked_exemplars_are_not_grading_prompts():
@@ -13,3 +13,14 @@ def test_worked_exemplars_are_not_grading_prompts():
     assert is_grading_prompt(instruction_view(judge))
     assert is_grading_prompt(instruction_view(
         "Rate the answer below on a scale of 1 to 10.\n\nThe answer below: forty-two"))
+
+
+def test_scripts_count_three_letters_of_each_writing_system():
+    assert scripts_of("Explain step by step") == 1
+    assert scripts_of("ab 12 ,.") == 0                # two letters are a quoted word
+    assert scripts_of("x" * 400 + "Привет") == 1      # only the first 400 chars are read
+    assert scripts_of("Объясни шаг за шагом") == 1 << 2
+    assert scripts_of("请一步一步解释 ok") == 1 << 10  # two ASCII letters are no Latin
+    assert scripts_of("¿½°÷ 请一步") == 1 << 10       # Latin-block signs are no letters
+    assert scripts_of("é½° 请一步") == 1 | 1 << 10    # ...but one letter among three is
+    assert scripts_of("Explain: Привет, 你好世界") == 1 | 1 << 2 | 1 << 10
