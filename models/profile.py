@@ -155,14 +155,14 @@ class AccountProfile(msgspec.Struct, array_like=True):
     output_tokens: int = 0
     gaps: Moments | None = None          # unused (was log inter-arrival seconds): 1 byte
     output_len: Moments = msgspec.field(default_factory=Moments)  # output tokens per request
-    prompt_chars: Moments = msgspec.field(default_factory=Moments)
+    prompt_chars: Moments = msgspec.field(default_factory=Moments)  # unused (nothing read it)
     hours: list[int] = msgspec.field(default_factory=lambda: [0] * 24)
     # parameters
     logprobs: int = 0
     tiny_max_tokens_logprobs: int = 0    # logprobs over at most PROBE_TOKENS answer tokens
     logit_bias: int = 0
     temperature_zero: int = 0
-    seeded: int = 0
+    seeded: int = 0                      # unused (nothing read it)
     # prompts
     with_prompt_hash: int = 0
     with_text: int = 0
@@ -394,8 +394,6 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.logit_bias += 1
         if p.temperature == 0:
             self.temperature_zero += 1
-        if p.seed is not None:
-            self.seeded += 1
         return probe
 
     def _update_tools(self, event: Event, norms: Norms) -> bool:
@@ -434,8 +432,6 @@ class AccountProfile(msgspec.Struct, array_like=True):
         if prompt.system_sha256:
             sketches.hll_add(self.distinct_systems, int(prompt.system_sha256[:16], 16))
         chars = prompt.chars if prompt.chars is not None else (len(text) if text else None)
-        if chars is not None:
-            self.prompt_chars.add(math.log1p(chars))
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
             reordered = self._update_simhash(simhash, (chars or 0) & 0xFF,
