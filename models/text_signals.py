@@ -46,8 +46,8 @@ GRADED_THINGS = ("response", "answers", "output", "completion", "assistant", "su
 SCALE_WORDS = ("on a scale", "scale of", "scale from", "rubric", "verdict", "[[", "score:",
                "rating:", "1 to 10", "1-10", "1 to 5", "1-5", "criteria", " tie", "is better")
 CANDIDATES = ("assistant", "response", "output", "completion", "candidate", "summar")
-_SECOND_CANDIDATE = re.compile(
-    r"\b(?:assistant|response|output|completion|candidate|summary)\s?[(\[]?b[)\]]?(?:'s)?\b")
+LABELLED = ("assistant", "response", "output", "completion", "candidate", "summary")
+_SECOND_CANDIDATE = re.compile(rf"\b(?:{'|'.join(LABELLED)})\s?[(\[]?b[)\]]?(?:'s)?\b")
 
 
 # Beyond the phrases, an English ask for the process by its grammar: a verb that asks to show
@@ -84,7 +84,6 @@ _has_graded_thing = any_of(GRADED_THINGS)
 _has_judge_word = any_of(JUDGE_WORDS)
 _has_grade_word = any_of(GRADE_WORDS)
 _has_scale_word = any_of(SCALE_WORDS)
-_has_second_candidate = any_of(CANDIDATES)
 
 WINDOW = 256  # instructions sit at a prompt's start or end; documents in between are skipped
 
@@ -122,7 +121,19 @@ def is_grading_prompt(low: str) -> bool:
     if _has_graded_thing(low) and (
             _has_judge_word(low) or (_has_grade_word(low) and _has_scale_word(low))):
         return True
-    return _has_second_candidate(low) and _SECOND_CANDIDATE.search(low) is not None
+    return _names_second_candidate(low)
+
+
+def _names_second_candidate(low: str) -> bool:
+    """`_SECOND_CANDIDATE.search(low)`, tried only where one of its words starts: a search
+    tries an alternation at every position (~3x slower on prompts that name a candidate)."""
+    for word in LABELLED:
+        at = low.find(word)
+        while at >= 0:
+            if _SECOND_CANDIDATE.match(low, at) is not None:
+                return True
+            at = low.find(word, at + 1)
+    return False
 
 
 # Writing systems by Unicode block start: language-agnostic, so a sweep in any number of

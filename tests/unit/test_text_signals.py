@@ -24,3 +24,10 @@ def test_scripts_count_three_letters_of_each_writing_system():
     assert scripts_of("¿½°÷ 请一步") == 1 << 10       # Latin-block signs are no letters
     assert scripts_of("é½° 请一步") == 1 | 1 << 10    # ...but one letter among three is
     assert scripts_of("Explain: Привет, 你好世界") == 1 | 1 << 2 | 1 << 10
+
+
+def test_a_second_labelled_candidate_is_a_comparison():
+    assert is_grading_prompt(instruction_view("Which is more helpful? Assistant B's reply."))
+    assert is_grading_prompt(instruction_view("Unresponse b, then Response (B): shorter."))
+    assert not is_grading_prompt(instruction_view("Summarize the responses below."))
+    assert not is_grading_prompt(instruction_view("Unresponse b: an answer"))  # no word start
