@@ -30,7 +30,6 @@ REASONING_BY_LANGUAGE = {
     "ko": ("단계별로",),
 }
 LANGUAGES = tuple(REASONING_BY_LANGUAGE)
-REASONING_PHRASES = tuple(p for phrases in REASONING_BY_LANGUAGE.values() for p in phrases)
 # Judge / reward prompts, by the grammar of grading rather than any framework's template: the
 # thing evaluated (a response, answer, output...) with a judging word ("judge", "evaluate",
 # "rubric"...), or with a milder grading word ("rate", "score", "compare"...) and a scoring
@@ -74,12 +73,19 @@ def any_of(words: tuple[str, ...]):
     return eval("lambda low: " + " or ".join(f"{w!r} in low" for w in words))
 
 
+def first_of(pairs: tuple[tuple[str, int], ...]):
+    """`f(low) -> int`: the value paired with the first of the words that `low` contains, 0 if
+    none (values are non-zero). The same `or` chain as any_of, so finding which word matched
+    costs no second pass over the words."""
+    return eval("lambda low: " + " or ".join(f"({w!r} in low and {v!r})" for w, v in pairs)
+                + " or 0")
+
+
 _has_reasoning_stem = any_of(REASONING_STEMS)
 _has_wide_stem = any_of(WIDE_STEMS)
 _has_process_noun = any_of(PROCESS_NOUNS)
 _has_process_verb = any_of(PROCESS_VERBS)
 _has_candidate = any_of((*CANDIDATES, "answer"))
-_has_reasoning_phrase = any_of(REASONING_PHRASES)
 _has_graded_thing = any_of(GRADED_THINGS)
 _has_judge_word = any_of(JUDGE_WORDS)
 _has_grade_word = any_of(GRADE_WORDS)
@@ -95,8 +101,8 @@ def instruction_view(text: str) -> str:
     return f"{text[:WINDOW]} {text[-WINDOW:]}".lower()
 
 
-_PHRASE_BITS = tuple((phrase, 1 << bit) for bit, phrases in
-                     enumerate(REASONING_BY_LANGUAGE.values()) for phrase in phrases)
+_phrase_language = first_of(tuple((phrase, 1 << bit) for bit, phrases in
+                                   enumerate(REASONING_BY_LANGUAGE.values()) for phrase in phrases))
 
 
 def reasoning_language(low: str) -> int:
@@ -105,10 +111,9 @@ def reasoning_language(low: str) -> int:
     the like; the first listed language wins, which is enough to count languages swept."""
     if not _has_reasoning_stem(low) and (low.isascii() or not _has_wide_stem(low)):
         return 0
-    if _has_reasoning_phrase(low):
-        for phrase, bit in _PHRASE_BITS:
-            if phrase in low:
-                return bit
+    language = _phrase_language(low)
+    if language:
+        return language
     if _has_process_noun(low) and _has_process_verb(low):
         return 1  # English
     return 0
