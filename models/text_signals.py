@@ -58,9 +58,10 @@ PROCESS_VERBS = ("explain", "show", "give", "detail", "walk", "justify", "descri
 PROCESS_NOUNS = ("step", "stage", "derivation", "working", "intermediate", "reasoning",
                  "thought process", "how you", "it out", "your logic", "your thinking",
                  "calculation")
-# Every phrase and process noun contains one of these stems: most prompts contain none and are
+# Every phrase and process noun contains one of these stems (and no stem is there for a phrase
+# that holds another, such as "skip" beside "step"): most prompts contain none and are
 # done after a few substring scans (the non-ASCII stems only for text that is not ASCII).
-REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "skip", "stage", "deriv",
+REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "stage", "deriv",
                    "working", "intermediate", "how you", "it out", "logic", "calculation",
                    "paso", "passo", "razonamiento", "raisonnement", "ragionamento")
 WIDE_STEMS = ("étape", "schritt", "überlegungen", "raciocínio", "шаг", "рассужд", "一步", "逐步",

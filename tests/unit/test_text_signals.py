@@ -1,6 +1,14 @@
 """Text signals: the grammar of grading prompts against the text benchmarks carry."""
 
-from distillguard.models.text_signals import instruction_view, is_grading_prompt, scripts_of
+from distillguard.models.text_signals import (
+    PROCESS_NOUNS,
+    REASONING_BY_LANGUAGE,
+    REASONING_STEMS,
+    WIDE_STEMS,
+    instruction_view,
+    is_grading_prompt,
+    scripts_of,
+)
 
 
 def test_worked_exemplars_are_not_grading_prompts():
@@ -31,3 +39,11 @@ def test_a_second_labelled_candidate_is_a_comparison():
     assert is_grading_prompt(instruction_view("Unresponse b, then Response (B): shorter."))
     assert not is_grading_prompt(instruction_view("Summarize the responses below."))
     assert not is_grading_prompt(instruction_view("Unresponse b: an answer"))  # no word start
+
+
+def test_every_reasoning_phrase_and_process_noun_holds_a_stem():
+    """The stems are reasoning_language's pre-check: a phrase without one would never match."""
+    phrases = [p for ps in REASONING_BY_LANGUAGE.values() for p in ps] + list(PROCESS_NOUNS)
+    for phrase in phrases:
+        stems = REASONING_STEMS if phrase.isascii() else REASONING_STEMS + WIDE_STEMS
+        assert any(stem in phrase for stem in stems), phrase
