@@ -168,8 +168,8 @@ class Engine:
         weighted = [(r, w) for r, w in rule_reasons(p, features) if r.code not in self.off_rules]
         rule_risk, _ = fuse(weighted)
         weighted += self.learned.population.reasons(p.events, features)
-        own_risk, _ = fuse(weighted)
         if self.use_groups and p.events >= p.published_events * REPUBLISH_GROWTH:
+            own_risk, _ = fuse(weighted)  # only its groups read it: fused when they are told
             summary = member_summary(p, own_risk, extraction_level(p, features))
             keys = link_keys(p, self.learned.releases.stream_start)
             self.links += [(key, summary) for key in keys]
