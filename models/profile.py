@@ -288,11 +288,11 @@ class AccountProfile(msgspec.Struct, array_like=True):
         if prompt is not None:
             reasoning, grading, reordered = self._update_prompt(prompt, text, signals)
         visible = visible_output(event)
-        shape = extraction_shaped(event, norms)
         if reasoning and visible < ESSAY_FACTOR * norms.long_output:
             shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
             seeking = False
         else:
+            shape = extraction_shaped(event, norms)
             seeking = shape > 0 or (visible >= SOFT_FACTOR * norms.long_output  # cheap first
                                     and answer_seeking(event, visible, norms))
         if reordered and visible > ANSWER_MIN:  # a label or a choice read is no judgment
@@ -396,16 +396,15 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.temperature_zero += 1
         return probe
 
-    def _update_tools(self, event: Event, norms: Norms) -> bool:
+    def _update_tools(self, event: Event, norms: Norms) -> None:
         """Tool-use requests: how many, how many with an unusually large tool set, and which
         tool-set sizes (a product's agent offers the same few; a harvester replays many)."""
         tools = event.params.tools if event.params is not None else None
         if not tools:
-            return event.finish_reason == "tool_calls"
+            return
         self.tool_requests += 1
         self.many_tool_requests += tools > norms.many_tools
         self.tool_counts |= 1 << min(tools, 63)
-        return True
 
     def _update_prompt(self, prompt, text: str | None,
                        signals: TextSignals | None = None) -> tuple[bool, bool, bool]:
