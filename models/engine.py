@@ -34,7 +34,7 @@ from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_outp
 from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.seen_events import SeenEvents
 from distillguard.models.simhash import prompt_sha256
-from distillguard.models.thresholds import PRIOR, segment_of
+from distillguard.models.thresholds import PRIOR, admitted, segment_of
 
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
 CLUSTER_MIN_RISK = 30.0
@@ -111,12 +111,15 @@ class Engine:
         return public
 
     def _learn_norms(self, segment: str, event: Event, account_events: int) -> None:
+        event_hash = zlib.crc32(event.event_id.encode())
+        if not admitted(account_events, event_hash):
+            return  # most requests: every learner drops them, so their values are not built
         tools = event.params.tools if event.params is not None else None
         visible = visible_output(event)
         answer = visible if visible > ANSWER_MIN else None
         self.learn.learn_norm(segment, (answer, event.input_tokens, tools or None,
                                         event.reasoning_tokens or None), account_events,
-                              zlib.crc32(event.event_id.encode()))
+                              event_hash)
 
     def receive(self, verdict: GroupVerdict) -> None:
         """A group's verdict on one of its members. The account keeps it; if its group risk
@@ -165,8 +168,8 @@ class Engine:
         weighted = [(r, w) for r, w in rule_reasons(p, features) if r.code not in self.off_rules]
         rule_risk, _ = fuse(weighted)
         weighted += self.learned.population.reasons(p.events, features)
-        own_risk, _ = fuse(weighted)
         if self.use_groups and p.events >= p.published_events * REPUBLISH_GROWTH:
+            own_risk, _ = fuse(weighted)  # only its groups read it: fused when they are told
             summary = member_summary(p, own_risk, extraction_level(p, features))
             keys = link_keys(p, self.learned.releases.stream_start)
             self.links += [(key, summary) for key in keys]

@@ -155,14 +155,14 @@ class AccountProfile(msgspec.Struct, array_like=True):
     output_tokens: int = 0
     gaps: Moments | None = None          # unused (was log inter-arrival seconds): 1 byte
     output_len: Moments = msgspec.field(default_factory=Moments)  # output tokens per request
-    prompt_chars: Moments = msgspec.field(default_factory=Moments)
+    prompt_chars: Moments = msgspec.field(default_factory=Moments)  # unused (nothing read it)
     hours: list[int] = msgspec.field(default_factory=lambda: [0] * 24)
     # parameters
     logprobs: int = 0
     tiny_max_tokens_logprobs: int = 0    # logprobs over at most PROBE_TOKENS answer tokens
     logit_bias: int = 0
     temperature_zero: int = 0
-    seeded: int = 0
+    seeded: int = 0                      # unused (nothing read it)
     # prompts
     with_prompt_hash: int = 0
     with_text: int = 0
@@ -288,11 +288,11 @@ class AccountProfile(msgspec.Struct, array_like=True):
         if prompt is not None:
             reasoning, grading, reordered = self._update_prompt(prompt, text, signals)
         visible = visible_output(event)
-        shape = extraction_shaped(event, norms)
         if reasoning and visible < ESSAY_FACTOR * norms.long_output:
             shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
             seeking = False
         else:
+            shape = extraction_shaped(event, norms)
             seeking = shape > 0 or (visible >= SOFT_FACTOR * norms.long_output  # cheap first
                                     and answer_seeking(event, visible, norms))
         if reordered and visible > ANSWER_MIN:  # a label or a choice read is no judgment
@@ -394,20 +394,17 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.logit_bias += 1
         if p.temperature == 0:
             self.temperature_zero += 1
-        if p.seed is not None:
-            self.seeded += 1
         return probe
 
-    def _update_tools(self, event: Event, norms: Norms) -> bool:
+    def _update_tools(self, event: Event, norms: Norms) -> None:
         """Tool-use requests: how many, how many with an unusually large tool set, and which
         tool-set sizes (a product's agent offers the same few; a harvester replays many)."""
         tools = event.params.tools if event.params is not None else None
         if not tools:
-            return event.finish_reason == "tool_calls"
+            return
         self.tool_requests += 1
         self.many_tool_requests += tools > norms.many_tools
         self.tool_counts |= 1 << min(tools, 63)
-        return True
 
     def _update_prompt(self, prompt, text: str | None,
                        signals: TextSignals | None = None) -> tuple[bool, bool, bool]:
@@ -434,8 +431,6 @@ class AccountProfile(msgspec.Struct, array_like=True):
         if prompt.system_sha256:
             sketches.hll_add(self.distinct_systems, int(prompt.system_sha256[:16], 16))
         chars = prompt.chars if prompt.chars is not None else (len(text) if text else None)
-        if chars is not None:
-            self.prompt_chars.add(math.log1p(chars))
         simhash = int(prompt.simhash, 16) if prompt.simhash else (simhash64(text) if text else None)
         if simhash is not None:
             reordered = self._update_simhash(simhash, (chars or 0) & 0xFF,

@@ -30,7 +30,6 @@ REASONING_BY_LANGUAGE = {
     "ko": ("단계별로",),
 }
 LANGUAGES = tuple(REASONING_BY_LANGUAGE)
-REASONING_PHRASES = tuple(p for phrases in REASONING_BY_LANGUAGE.values() for p in phrases)
 # Judge / reward prompts, by the grammar of grading rather than any framework's template: the
 # thing evaluated (a response, answer, output...) with a judging word ("judge", "evaluate",
 # "rubric"...), or with a milder grading word ("rate", "score", "compare"...) and a scoring
@@ -46,8 +45,8 @@ GRADED_THINGS = ("response", "answers", "output", "completion", "assistant", "su
 SCALE_WORDS = ("on a scale", "scale of", "scale from", "rubric", "verdict", "[[", "score:",
                "rating:", "1 to 10", "1-10", "1 to 5", "1-5", "criteria", " tie", "is better")
 CANDIDATES = ("assistant", "response", "output", "completion", "candidate", "summar")
-_SECOND_CANDIDATE = re.compile(
-    r"\b(?:assistant|response|output|completion|candidate|summary)\s?[(\[]?b[)\]]?(?:'s)?\b")
+LABELLED = ("assistant", "response", "output", "completion", "candidate", "summary")
+_SECOND_CANDIDATE = re.compile(rf"\b(?:{'|'.join(LABELLED)})\s?[(\[]?b[)\]]?(?:'s)?\b")
 
 
 # Beyond the phrases, an English ask for the process by its grammar: a verb that asks to show
@@ -59,9 +58,10 @@ PROCESS_VERBS = ("explain", "show", "give", "detail", "walk", "justify", "descri
 PROCESS_NOUNS = ("step", "stage", "derivation", "working", "intermediate", "reasoning",
                  "thought process", "how you", "it out", "your logic", "your thinking",
                  "calculation")
-# Every phrase and process noun contains one of these stems: most prompts contain none and are
+# Every phrase and process noun contains one of these stems (and no stem is there for a phrase
+# that holds another, such as "skip" beside "step"): most prompts contain none and are
 # done after a few substring scans (the non-ASCII stems only for text that is not ASCII).
-REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "skip", "stage", "deriv",
+REASONING_STEMS = ("step", "think", "thought", "reason", "walk me", "stage", "deriv",
                    "working", "intermediate", "how you", "it out", "logic", "calculation",
                    "paso", "passo", "razonamiento", "raisonnement", "ragionamento")
 WIDE_STEMS = ("étape", "schritt", "überlegungen", "raciocínio", "шаг", "рассужд", "一步", "逐步",
@@ -74,17 +74,23 @@ def any_of(words: tuple[str, ...]):
     return eval("lambda low: " + " or ".join(f"{w!r} in low" for w in words))
 
 
+def first_of(pairs: tuple[tuple[str, int], ...]):
+    """`f(low) -> int`: the value paired with the first of the words that `low` contains, 0 if
+    none (values are non-zero). The same `or` chain as any_of, so finding which word matched
+    costs no second pass over the words."""
+    return eval("lambda low: " + " or ".join(f"({w!r} in low and {v!r})" for w, v in pairs)
+                + " or 0")
+
+
 _has_reasoning_stem = any_of(REASONING_STEMS)
 _has_wide_stem = any_of(WIDE_STEMS)
 _has_process_noun = any_of(PROCESS_NOUNS)
 _has_process_verb = any_of(PROCESS_VERBS)
 _has_candidate = any_of((*CANDIDATES, "answer"))
-_has_reasoning_phrase = any_of(REASONING_PHRASES)
 _has_graded_thing = any_of(GRADED_THINGS)
 _has_judge_word = any_of(JUDGE_WORDS)
 _has_grade_word = any_of(GRADE_WORDS)
 _has_scale_word = any_of(SCALE_WORDS)
-_has_second_candidate = any_of(CANDIDATES)
 
 WINDOW = 256  # instructions sit at a prompt's start or end; documents in between are skipped
 
@@ -96,8 +102,8 @@ def instruction_view(text: str) -> str:
     return f"{text[:WINDOW]} {text[-WINDOW:]}".lower()
 
 
-_PHRASE_BITS = tuple((phrase, 1 << bit) for bit, phrases in
-                     enumerate(REASONING_BY_LANGUAGE.values()) for phrase in phrases)
+_phrase_language = first_of(tuple((phrase, 1 << bit) for bit, phrases in
+                                   enumerate(REASONING_BY_LANGUAGE.values()) for phrase in phrases))
 
 
 def reasoning_language(low: str) -> int:
@@ -106,10 +112,9 @@ def reasoning_language(low: str) -> int:
     the like; the first listed language wins, which is enough to count languages swept."""
     if not _has_reasoning_stem(low) and (low.isascii() or not _has_wide_stem(low)):
         return 0
-    if _has_reasoning_phrase(low):
-        for phrase, bit in _PHRASE_BITS:
-            if phrase in low:
-                return bit
+    language = _phrase_language(low)
+    if language:
+        return language
     if _has_process_noun(low) and _has_process_verb(low):
         return 1  # English
     return 0
@@ -122,7 +127,19 @@ def is_grading_prompt(low: str) -> bool:
     if _has_graded_thing(low) and (
             _has_judge_word(low) or (_has_grade_word(low) and _has_scale_word(low))):
         return True
-    return _has_second_candidate(low) and _SECOND_CANDIDATE.search(low) is not None
+    return _names_second_candidate(low)
+
+
+def _names_second_candidate(low: str) -> bool:
+    """`_SECOND_CANDIDATE.search(low)`, tried only where one of its words starts: a search
+    tries an alternation at every position (~3x slower on prompts that name a candidate)."""
+    for word in LABELLED:
+        at = low.find(word)
+        while at >= 0:
+            if _SECOND_CANDIDATE.match(low, at) is not None:
+                return True
+            at = low.find(word, at + 1)
+    return False
 
 
 # Writing systems by Unicode block start: language-agnostic, so a sweep in any number of
@@ -133,24 +150,41 @@ _SCRIPT_RANGES = ((0x0041, 0x024F), (0x0370, 0x03FF), (0x0400, 0x052F), (0x0590,
                   (0x0530, 0x058F), (0x0B80, 0x0BFF), (0x0C00, 0x0C7F), (0x1200, 0x137F))
 
 
-_SCRIPT_PATTERNS = tuple(re.compile(f"[{chr(lo)}-{chr(hi)}]") for lo, hi in _SCRIPT_RANGES)
-_LATIN_LETTER = re.compile("[A-Za-z]")
+_LATIN = re.compile(f"[{chr(_SCRIPT_RANGES[0][0])}-{chr(_SCRIPT_RANGES[0][1])}]")
+
+
+def _at_least_three(lo: int, hi: int) -> re.Pattern:
+    """A pattern found iff the text has three characters in lo..hi: the search stops at the
+    third instead of listing every one (`findall` of a whole Cyrillic prompt is ~300 items)."""
+    one, other = f"[{chr(lo)}-{chr(hi)}]", f"[^{chr(lo)}-{chr(hi)}]*"
+    return re.compile(f"{one}{other}{one}{other}{one}")
+
+
+_OTHER_SCRIPTS = tuple((1 << i, _at_least_three(lo, hi))
+                       for i, (lo, hi) in enumerate(_SCRIPT_RANGES) if i)  # (bit, pattern)
+_THREE_ASCII_LETTERS = re.compile("[A-Za-z][^A-Za-z]*[A-Za-z][^A-Za-z]*[A-Za-z]")
 
 
 def scripts_of(text: str, sample: int = 400) -> int:
     """Bitmask of the writing systems of the letters in the prompt's first `sample` chars
-    (a script counts when it has at least 3 letters, so a quoted word does not). ASCII text,
-    most prompts, is answered without a per-script scan."""
+    (a script counts when it has at least 3 letters, so a quoted word does not). Three ASCII
+    letters settle Latin, and ASCII text (most prompts) has no other script to look for."""
     head = text[:sample]
+    latin = _THREE_ASCII_LETTERS.search(head) is not None
     if head.isascii():
-        return 1 if len(_LATIN_LETTER.findall(head, 0, 64)) >= 3 or len(
-            _LATIN_LETTER.findall(head)) >= 3 else 0
-    mask = 0
-    for i, pattern in enumerate(_SCRIPT_PATTERNS):
-        found = pattern.findall(head)
-        if len(found) >= 3 and (i or any(c.isalpha() for c in found)):
-            mask |= 1 << i
+        return int(latin)
+    mask = int(latin or _is_latin(head))
+    for bit, pattern in _OTHER_SCRIPTS:
+        if pattern.search(head) is not None:
+            mask |= bit
     return mask
+
+
+def _is_latin(head: str) -> bool:
+    """Three characters of the Latin blocks, one of them a letter (the blocks hold punctuation
+    and signs too), for text with fewer than three ASCII letters."""
+    found = _LATIN.findall(head)
+    return len(found) >= 3 and any(c.isalpha() for c in found)
 
 
 def is_choice_item(text: str) -> bool:

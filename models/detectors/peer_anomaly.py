@@ -54,6 +54,7 @@ class PeerAnomaly:
         self.scores = [0] * SCORE_BINS
         self.learned = 0
         self._cut: float | None = None
+        self._last: tuple[dict[str, float], float] | None = None  # see _score
 
     def _scaled(self, x: dict[str, float]) -> dict[str, float]:
         """Min-max scaling by the ranges learned so far (river's MinMaxScaler, as plain dicts)."""
@@ -65,7 +66,7 @@ class PeerAnomaly:
 
     def learn_one(self, x: dict[str, float]) -> None:
         if self.learned >= self.warmup:  # the score it gets as one of the benign population
-            score = self.model.score_one(self._scaled(x))
+            score = self._score(self._scaled(x))
             self.scores[min(SCORE_BINS - 1, int(score * SCORE_BINS))] += 1
             self._cut = None
         for k in PEER_FEATURES:
@@ -77,13 +78,23 @@ class PeerAnomaly:
             elif v > self.highs[k]:
                 self.highs[k] = v
         self.model.learn_one(self._scaled(x))
+        self._last = None
         self.learned += 1
 
     def score_one(self, x: dict[str, float]) -> float:
         """Raw HalfSpaceTrees score in 0..1 (high = unlike peers); 0 during warm-up. Pure."""
         if self.learned < self.warmup:
             return 0.0
-        return self.model.score_one(self._scaled(x))
+        return self._score(self._scaled(x))
+
+    def _score(self, scaled: dict[str, float]) -> float:
+        """The trees' score, the last one remembered until they learn: the engine scores an
+        account and then learns from the same features, which would walk all trees twice."""
+        if self._last is not None and self._last[0] == scaled:
+            return self._last[1]
+        score = self.model.score_one(scaled)
+        self._last = (scaled, score)
+        return score
 
     def threshold(self) -> float | None:
         """The `quantile` of benign accounts' scores (None until some were seen)."""

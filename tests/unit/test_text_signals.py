@@ -1,6 +1,14 @@
 """Text signals: the grammar of grading prompts against the text benchmarks carry."""
 
-from distillguard.models.text_signals import instruction_view, is_grading_prompt
+from distillguard.models.text_signals import (
+    PROCESS_NOUNS,
+    REASONING_BY_LANGUAGE,
+    REASONING_STEMS,
+    WIDE_STEMS,
+    instruction_view,
+    is_grading_prompt,
+    scripts_of,
+)
 
 
 def test_worked_exemplars_are_not_grading_prompts():
@@ -13,3 +21,29 @@ def test_worked_exemplars_are_not_grading_prompts():
     assert is_grading_prompt(instruction_view(judge))
     assert is_grading_prompt(instruction_view(
         "Rate the answer below on a scale of 1 to 10.\n\nThe answer below: forty-two"))
+
+
+def test_scripts_count_three_letters_of_each_writing_system():
+    assert scripts_of("Explain step by step") == 1
+    assert scripts_of("ab 12 ,.") == 0                # two letters are a quoted word
+    assert scripts_of("x" * 400 + "Привет") == 1      # only the first 400 chars are read
+    assert scripts_of("Объясни шаг за шагом") == 1 << 2
+    assert scripts_of("请一步一步解释 ok") == 1 << 10  # two ASCII letters are no Latin
+    assert scripts_of("¿½°÷ 请一步") == 1 << 10       # Latin-block signs are no letters
+    assert scripts_of("é½° 请一步") == 1 | 1 << 10    # ...but one letter among three is
+    assert scripts_of("Explain: Привет, 你好世界") == 1 | 1 << 2 | 1 << 10
+
+
+def test_a_second_labelled_candidate_is_a_comparison():
+    assert is_grading_prompt(instruction_view("Which is more helpful? Assistant B's reply."))
+    assert is_grading_prompt(instruction_view("Unresponse b, then Response (B): shorter."))
+    assert not is_grading_prompt(instruction_view("Summarize the responses below."))
+    assert not is_grading_prompt(instruction_view("Unresponse b: an answer"))  # no word start
+
+
+def test_every_reasoning_phrase_and_process_noun_holds_a_stem():
+    """The stems are reasoning_language's pre-check: a phrase without one would never match."""
+    phrases = [p for ps in REASONING_BY_LANGUAGE.values() for p in ps] + list(PROCESS_NOUNS)
+    for phrase in phrases:
+        stems = REASONING_STEMS if phrase.isascii() else REASONING_STEMS + WIDE_STEMS
+        assert any(stem in phrase for stem in stems), phrase
