@@ -40,6 +40,27 @@ from tests.integration.worker_proc import WorkerProcess
 SCORED = "distillguard_events_scored_total"
 steady: list[float] = []  # drain()'s steady rates, in call order
 cpu: list[str] = []       # drain()'s CPU lines (tests/bench/cpu_share.py), in call order
+STAGE_SECONDS = "distillguard_stage_seconds_total{"
+
+
+def stage_seconds(w: WorkerProcess) -> dict[str, float]:
+    """The worker's seconds per stage and phase so far ('stage phase' -> s)."""
+    out = {}
+    for name, value in w.metrics().items():
+        if name.startswith(STAGE_SECONDS):
+            labels = dict(kv.split("=", 1) for kv in name[len(STAGE_SECONDS):-1].split(","))
+            out[f"{labels['stage']} {labels['phase']}"] = value
+    return out
+
+
+def stage_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """Per stage, the share of the interval spent waiting / handling / committing."""
+    stages: dict[str, list[str]] = {}
+    for key in sorted(after):
+        stage, phase = key.split(" ")
+        share = (after[key] - before.get(key, 0.0)) / seconds
+        stages.setdefault(stage, []).append(f"{phase} {share:.0%}")
+    return "; ".join(f"{stage}: {', '.join(parts)}" for stage, parts in stages.items())
 
 
 async def fill(broker: str, topic: str, lines: list[bytes], keys: list[bytes]) -> None:
@@ -91,6 +112,7 @@ def drain(workers: list[WorkerProcess], n: int) -> float:
             now = counts()
         n_first, t_first = sum(now), time.perf_counter()
         cpu_before = sample(w.proc.pid for w in workers)
+        phases_before = [stage_seconds(w) for w in workers]
         low, high = n_first + 0.15 * (n - n_first), n_first + 0.85 * (n - n_first)
         marks: dict[str, tuple[float, float]] = {}
         while (done := sum(counts())) < n:
@@ -101,7 +123,9 @@ def drain(workers: list[WorkerProcess], n: int) -> float:
                     marks[name] = (done, time.perf_counter())
             time.sleep(0.2)
         seconds = time.perf_counter() - t_first
-        cpu.append(describe(cpu_before, sample(w.proc.pid for w in workers), seconds))
+        cpu.append(describe(cpu_before, sample(w.proc.pid for w in workers), seconds) + "".join(
+            f"\n  worker {i + 1}: {stage_shares(b, stage_seconds(w), seconds)}"
+            for i, (w, b) in enumerate(zip(workers, phases_before, strict=True))))
         if len(marks) == 2:
             steady.append((marks["high"][0] - marks["low"][0])
                           / (marks["high"][1] - marks["low"][1]))
