@@ -202,7 +202,10 @@ def verdicts(state: GroupState, link_key: str) -> list[GroupVerdict]:
 
 def combine(held: list[GroupVerdict]) -> tuple[float, str, GroupVerdict | None]:
     """One account's group evidence: the strongest verdict per kind of key, noisy-OR across
-    kinds (independent weak links add up). (risk 0-100, reason text, strongest verdict)."""
+    kinds (independent weak links add up), or the groups' risk times the multiplied membership
+    evidence of several kinds (`_joint`), whichever is higher. A verdict stored before members
+    carried a share reads as share 1: the noisy-OR, as it was. (risk 0-100, reason text,
+    strongest verdict)."""
     best: dict[str, GroupVerdict] = {}
     for v in held:
         kind = v.group.split(":", 1)[0]
