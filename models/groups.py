@@ -227,8 +227,8 @@ def combine(held: list[GroupVerdict]) -> tuple[float, str, GroupVerdict | None]:
 def _joint(verdicts: list[GroupVerdict]) -> float:
     """0..1: the groups' risk (noisy-OR) times the chance the account belongs to them, with
     the membership evidence of each family of links multiplied as independent likelihood
-    ratios. One kind of link gives what the noisy-OR gives; several weak kinds to extraction-
-    like groups together approach a proven member."""
+    ratios; 0 with fewer than two families (`combine` then keeps the noisy-OR). Several weak
+    kinds to extraction-like groups together approach a proven member."""
     shares: dict[str, float] = {}
     groups_keep = 1.0
     for v in verdicts:
