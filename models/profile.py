@@ -20,11 +20,9 @@ from distillguard.models.simhash import prompt_sha256, simhash64
 from distillguard.models.substreams import HOUR_BLOCK, SubStreams
 from distillguard.models.text_signals import (
     TextSignals,
-    instruction_view,
     is_closed_question,
-    is_grading_prompt,
-    reasoning_language,
     scripts_of,
+    view_signals,
 )
 from distillguard.models.thresholds import PRIOR, Norms
 
@@ -416,8 +414,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
             if signals is not None:
                 language, grading = signals.language, signals.grading
             else:
-                view = instruction_view(text)
-                language, grading = reasoning_language(view), is_grading_prompt(view)
+                language, grading = view_signals(text)
             if language:
                 reasoning = True
                 self.reasoning_asks += 1

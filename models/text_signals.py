@@ -1,14 +1,17 @@
 """What prompt text reveals, reduced to booleans at once: the text itself is never kept.
 
 Phrases cover several languages because distillation sweeps run across many of them. Matching
-is plain substring search on lower-cased text: ~30x faster than one big IGNORECASE regex, which
-Python's regex engine tries alternative by alternative at every position.
+is plain substring search on lower-cased text: every word list below is found in one pass by an
+Aho-Corasick automaton (`scan`), ~3x faster than the ~100 `in` tests it replaces, and ~30x
+faster than one big IGNORECASE regex, which Python's regex engine tries alternative by
+alternative at every position.
 """
 
 from __future__ import annotations
 
 import re
 
+import ahocorasick_rs
 import msgspec
 
 # Reasoning-elicitation phrases by language: which one matched also tells the prompt's language,
@@ -68,29 +71,51 @@ WIDE_STEMS = ("étape", "schritt", "überlegungen", "raciocínio", "шаг", "р
               "推理", "思考", "ステップ", "段階", "단계")
 
 
-def any_of(words: tuple[str, ...]):
-    """`f(low) -> bool`: does `low` contain any of `words`? Compiled once into one `or` chain of
-    `in` tests, ~3x faster than any() over a generator (this runs on every prompt)."""
-    return eval("lambda low: " + " or ".join(f"{w!r} in low" for w in words))
+# Bits of a `scan` mask: one per word list, then one per reasoning phrase in the order of
+# REASONING_BY_LANGUAGE (the lowest phrase bit found is the first listed phrase the text has).
+STEM, WIDE, NOUN, VERB, CANDIDATE, GRADED, JUDGE, GRADE, SCALE = (1 << i for i in range(9))
+_LISTS = ((STEM, REASONING_STEMS), (WIDE, WIDE_STEMS), (NOUN, PROCESS_NOUNS),
+          (VERB, PROCESS_VERBS), (CANDIDATE, (*CANDIDATES, "answer")), (GRADED, GRADED_THINGS),
+          (JUDGE, JUDGE_WORDS), (GRADE, GRADE_WORDS), (SCALE, SCALE_WORDS))
+_PHRASE_SHIFT = 9
+_PHRASES = tuple((phrase, 1 << bit) for bit, phrases in enumerate(REASONING_BY_LANGUAGE.values())
+                 for phrase in phrases)  # (phrase, language bit), in listed order
 
 
-def first_of(pairs: tuple[tuple[str, int], ...]):
-    """`f(low) -> int`: the value paired with the first of the words that `low` contains, 0 if
-    none (values are non-zero). The same `or` chain as any_of, so finding which word matched
-    costs no second pass over the words."""
-    return eval("lambda low: " + " or ".join(f"({w!r} in low and {v!r})" for w, v in pairs)
-                + " or 0")
+def _needle_masks() -> dict[str, int]:
+    """Each word or phrase with the bits it sets; a phrase listed twice keeps its first place."""
+    masks: dict[str, int] = {}
+    for bit, words in _LISTS:
+        for word in words:
+            masks[word] = masks.get(word, 0) | bit
+    first: dict[str, int] = {}
+    for rank, (phrase, _) in enumerate(_PHRASES):
+        first.setdefault(phrase, rank)
+    for phrase, rank in first.items():
+        masks[phrase] = masks.get(phrase, 0) | 1 << (_PHRASE_SHIFT + rank)
+    return masks
 
 
-_has_reasoning_stem = any_of(REASONING_STEMS)
-_has_wide_stem = any_of(WIDE_STEMS)
-_has_process_noun = any_of(PROCESS_NOUNS)
-_has_process_verb = any_of(PROCESS_VERBS)
-_has_candidate = any_of((*CANDIDATES, "answer"))
-_has_graded_thing = any_of(GRADED_THINGS)
-_has_judge_word = any_of(JUDGE_WORDS)
-_has_grade_word = any_of(GRADE_WORDS)
-_has_scale_word = any_of(SCALE_WORDS)
+_MASKS_BY_NEEDLE = _needle_masks()
+_NEEDLES = tuple(_MASKS_BY_NEEDLE)
+_MASKS = tuple(_MASKS_BY_NEEDLE.values())
+_AUTOMATON = ahocorasick_rs.AhoCorasick(list(_NEEDLES))
+
+
+def scan(low: str) -> int:
+    """The mask of every word list (and reasoning phrase) that `low` contains: what
+    `reasoning_language` and `is_grading_prompt` read. Overlapping matches report every
+    occurrence of every word, so a bit is set exactly when `word in low` for one of its words."""
+    masks, mask = _MASKS, 0
+    try:
+        for index, _, _ in _AUTOMATON.find_matches_as_indexes(low, overlapping=True):
+            mask |= masks[index]
+    except UnicodeEncodeError:  # a lone surrogate (a lenient JSON decoder) is no UTF-8
+        for word, bits in zip(_NEEDLES, masks, strict=True):
+            if word in low:
+                mask |= bits
+    return mask
+
 
 WINDOW = 256  # instructions sit at a prompt's start or end; documents in between are skipped
 
@@ -102,32 +127,39 @@ def instruction_view(text: str) -> str:
     return f"{text[:WINDOW]} {text[-WINDOW:]}".lower()
 
 
-_phrase_language = first_of(tuple((phrase, 1 << bit) for bit, phrases in
-                                   enumerate(REASONING_BY_LANGUAGE.values()) for phrase in phrases))
-
-
-def reasoning_language(low: str) -> int:
+def reasoning_language(low: str, mask: int | None = None) -> int:
     """Bit of the language whose reasoning phrase the prompt uses (0 when it asks for none).
-    `low` is the prompt's `instruction_view`. Latin-script languages share "passo a passo" and
-    the like; the first listed language wins, which is enough to count languages swept."""
-    if not _has_reasoning_stem(low) and (low.isascii() or not _has_wide_stem(low)):
+    `low` is the prompt's `instruction_view`; `mask` its `scan`, if already made. Latin-script
+    languages share "passo a passo" and the like; the first listed language wins, which is
+    enough to count languages swept."""
+    if mask is None:
+        mask = scan(low)
+    if not mask & STEM and (low.isascii() or not mask & WIDE):
         return 0
-    language = _phrase_language(low)
-    if language:
-        return language
-    if _has_process_noun(low) and _has_process_verb(low):
+    phrases = mask >> _PHRASE_SHIFT
+    if phrases:
+        return _PHRASES[(phrases & -phrases).bit_length() - 1][1]
+    if mask & NOUN and mask & VERB:
         return 1  # English
     return 0
 
 
-def is_grading_prompt(low: str) -> bool:
-    """`low` is the prompt's `instruction_view`."""
-    if not _has_candidate(low):  # most prompts: nothing graded, nothing compared
+def is_grading_prompt(low: str, mask: int | None = None) -> bool:
+    """`low` is the prompt's `instruction_view`; `mask` its `scan`, if already made."""
+    if mask is None:
+        mask = scan(low)
+    if not mask & CANDIDATE:  # most prompts: nothing graded, nothing compared
         return False
-    if _has_graded_thing(low) and (
-            _has_judge_word(low) or (_has_grade_word(low) and _has_scale_word(low))):
+    if mask & GRADED and (mask & JUDGE or (mask & GRADE and mask & SCALE)):
         return True
     return _names_second_candidate(low)
+
+
+def view_signals(text: str) -> tuple[int, bool]:
+    """(reasoning_language, is_grading_prompt) of the prompt's instruction view, scanned once."""
+    view = instruction_view(text)
+    mask = scan(view)
+    return reasoning_language(view, mask), is_grading_prompt(view, mask)
 
 
 def _names_second_candidate(low: str) -> bool:
@@ -219,6 +251,5 @@ class TextSignals(msgspec.Struct, array_like=True, frozen=True):
 
 
 def derive(text: str) -> TextSignals:
-    view = instruction_view(text)
-    return TextSignals(reasoning_language(view), is_grading_prompt(view),
-                       is_closed_question(text), scripts_of(text))
+    language, grading = view_signals(text)
+    return TextSignals(language, grading, is_closed_question(text), scripts_of(text))

@@ -1,12 +1,18 @@
 """Text signals: the grammar of grading prompts against the text benchmarks carry."""
 
 from distillguard.models.text_signals import (
+    _LISTS,
+    _PHRASE_SHIFT,
+    _PHRASES,
+    LANGUAGES,
     PROCESS_NOUNS,
     REASONING_BY_LANGUAGE,
     REASONING_STEMS,
     WIDE_STEMS,
     instruction_view,
     is_grading_prompt,
+    reasoning_language,
+    scan,
     scripts_of,
 )
 
@@ -47,3 +53,21 @@ def test_every_reasoning_phrase_and_process_noun_holds_a_stem():
     for phrase in phrases:
         stems = REASONING_STEMS if phrase.isascii() else REASONING_STEMS + WIDE_STEMS
         assert any(stem in phrase for stem in stems), phrase
+
+
+def test_one_scan_finds_exactly_the_words_each_list_contains():
+    """`scan` (one automaton pass) sets a list's bit iff `word in low` for one of its words,
+    overlapping words included; a lone surrogate (no UTF-8) takes the `in` path alike."""
+    texts = ["", "stepstage", "the answers below: assistant b's response is better, rate 1-10",
+             "schritt", "explique ton raisonnement étape par étape", "passo a passo",
+             "work it out, show how you got there", "judge\ud800 the response", "一步一步思考过程"]
+    for low in texts:
+        expected = 0
+        for bit, words in _LISTS:
+            expected |= bit if any(w in low for w in words) else 0
+        for rank, (phrase, _) in enumerate(_PHRASES):
+            if phrase in low and all(p != phrase for p, _ in _PHRASES[:rank]):
+                expected |= 1 << (_PHRASE_SHIFT + rank)
+        assert scan(low) == expected, low
+    assert reasoning_language("schritt") == 0           # ASCII: only the English stems count
+    assert reasoning_language("passo a passo") == 1 << LANGUAGES.index("it")  # first listed
