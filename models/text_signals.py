@@ -99,7 +99,10 @@ def _needle_masks() -> dict[str, int]:
 _MASKS_BY_NEEDLE = _needle_masks()
 _NEEDLES = tuple(_MASKS_BY_NEEDLE)
 _MASKS = tuple(_MASKS_BY_NEEDLE.values())
-_AUTOMATON = ahocorasick_rs.AhoCorasick(list(_NEEDLES))
+# Over UTF-8 bytes (a valid needle matches valid text only at character boundaries, so the
+# same matches as over characters), as a DFA: ~1.5 us per instruction view, half the default.
+_AUTOMATON = ahocorasick_rs.BytesAhoCorasick([needle.encode() for needle in _NEEDLES],
+                                              implementation=ahocorasick_rs.Implementation.DFA)
 
 
 def scan(low: str) -> int:
@@ -108,7 +111,7 @@ def scan(low: str) -> int:
     occurrence of every word, so a bit is set exactly when `word in low` for one of its words."""
     masks, mask = _MASKS, 0
     try:
-        for index, _, _ in _AUTOMATON.find_matches_as_indexes(low, overlapping=True):
+        for index, _, _ in _AUTOMATON.find_matches_as_indexes(low.encode(), overlapping=True):
             mask |= masks[index]
     except UnicodeEncodeError:  # a lone surrogate (a lenient JSON decoder) is no UTF-8
         for word, bits in zip(_NEEDLES, masks, strict=True):
