@@ -266,6 +266,8 @@ class AccountProfile(msgspec.Struct, array_like=True):
         out = event.output_tokens or 0
         self.output_tokens += out
         self.output_len.add(out)
+        params = event.params
+        reasoning_tokens = event.reasoning_tokens or 0
         key = event.api_key_id
         if key and (not self.recent_api_keys or self.recent_api_keys[0] != key):
             _remember(self.recent_api_keys, key)
@@ -279,13 +281,13 @@ class AccountProfile(msgspec.Struct, array_like=True):
         prompt = event.prompt
         text = prompt.text if prompt is not None else None
         signals = prompt.signals if prompt is not None else None  # text derived upstream
-        probe = (self._update_params(event.params, out, text, signals)
-                 if event.params is not None else 0)
-        self._update_tools(event, norms)
+        probe = self._update_params(params, out, text, signals) if params is not None else 0
+        if params is not None and params.tools:
+            self._update_tools(params.tools, norms)
         reasoning = grading = reordered = False
         if prompt is not None:
             reasoning, grading, reordered = self._update_prompt(prompt, text, signals)
-        visible = visible_output(event)
+        visible = out - reasoning_tokens if reasoning_tokens <= out else out  # visible_output
         if reasoning and visible < ESSAY_FACTOR * norms.long_output:
             shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
             seeking = False
@@ -304,11 +306,10 @@ class AccountProfile(msgspec.Struct, array_like=True):
         if public:
             self.public_prompts += 1
             self.public_probes += probe > 0
-        if probe == 0 and event.params is not None and (
-                event.params.logprobs or (event.params.top_logprobs or 0) > 0) and is_answer_read(
-                event, out):
+        if probe == 0 and params is not None and (
+                params.logprobs or (params.top_logprobs or 0) > 0) and is_answer_read(event, out):
             self.soft_labels += 1  # the distribution over a whole harvested answer
-        if (event.reasoning_tokens or 0) > norms.long_reasoning:
+        if reasoning_tokens > norms.long_reasoning:
             self.long_reasoning += 1
         if reasoning or shape:  # languages of the asks that matter, not of all chat
             if signals is not None:
@@ -332,7 +333,6 @@ class AccountProfile(msgspec.Struct, array_like=True):
         # configuration every time, a script slipped in beside it on the same key is another
         # program with its own (even bits: a keyed value stays odd, "no value" with settings
         # is a sub-stream of its own).
-        params = event.params
         setting = 0 if params is None else (
             (params.stream is True) | (params.max_tokens is not None) << 1
             | (params.response_format is not None) << 2) << 1
@@ -343,8 +343,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
             for dim, k in enumerate(keys):
                 subs.add(dim, k, not harvest)
         else:
-            for dim, k in enumerate(keys):
-                subs.count(dim, k)
+            subs.count_all(keys)
         recent = self.recent
         shaped = float(shape > 0)  # unknown turns with a short prompt count, as in the totals
         if self.events == 1:
@@ -394,12 +393,10 @@ class AccountProfile(msgspec.Struct, array_like=True):
             self.temperature_zero += 1
         return probe
 
-    def _update_tools(self, event: Event, norms: Norms) -> None:
-        """Tool-use requests: how many, how many with an unusually large tool set, and which
-        tool-set sizes (a product's agent offers the same few; a harvester replays many)."""
-        tools = event.params.tools if event.params is not None else None
-        if not tools:
-            return
+    def _update_tools(self, tools: int, norms: Norms) -> None:
+        """A tool-use request (`tools` > 0 offered): how many, how many with an unusually large
+        tool set, and which tool-set sizes (a product's agent offers the same few; a harvester
+        replays many)."""
         self.tool_requests += 1
         self.many_tool_requests += tools > norms.many_tools
         self.tool_counts |= 1 << min(tools, 63)

@@ -70,6 +70,16 @@ class SubStreams(msgspec.Struct, array_like=True):
         else:
             self._row(dim, key)[COUNT] += 1
 
+    def count_all(self, keys: tuple[int, ...]) -> None:
+        """`count(dim, keys[dim])` for every dimension: once per request, so inlined."""
+        all_rows = self.rows
+        for dim, key in enumerate(keys):
+            rows = all_rows[dim]
+            if rows and rows[0][KEY] == key:
+                rows[0][COUNT] += 1
+            else:
+                self._row(dim, key)[COUNT] += 1
+
     def add(self, dim: int, key: int, reasoning_only: bool) -> None:
         """One harvest-like request; `reasoning_only`: harvest-like only by its reasoning ask."""
         row = self._row(dim, key)
