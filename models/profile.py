@@ -193,9 +193,9 @@ class AccountProfile(msgspec.Struct, array_like=True):
     shaped_unknown: int = 0              # long answer to a short prompt, turns unknown
     gap_raw: Moments = msgspec.field(default_factory=Moments)  # inter-arrival seconds
     tool_requests: int = 0               # requests offering tools
-    many_tool_requests: int = 0          # ...more than the population's 90th percentile
+    many_tool_requests: int = 0          # ...more than the population's 90th percentile (unread)
     tool_counts: int = 0                 # bitmask of distinct tool counts offered (capped at 63)
-    long_reasoning: int = 0              # hidden reasoning over the population's 90th percentile
+    long_reasoning: int = 0              # hidden reasoning over the 90th percentile (unread)
     scripts: int = 0                     # bitmask of writing systems of reasoning/shaped asks
     asn_clients: list[str] = msgspec.field(default_factory=list)  # "asn|user-agent", last 2
     substreams: SubStreams = msgspec.field(default_factory=SubStreams)
