@@ -34,7 +34,7 @@ from distillguard.models.profile import ANSWER_MIN, AccountProfile, visible_outp
 from distillguard.models.scoring import fuse, severity_of
 from distillguard.models.seen_events import SeenEvents
 from distillguard.models.simhash import prompt_sha256
-from distillguard.models.thresholds import PRIOR, admitted, segment_of
+from distillguard.models.thresholds import HISTORY, PRIOR, admitted, segment_of
 
 CLUSTER_WEIGHT = 0.95  # a risky campaign makes each linked member risky
 CLUSTER_MIN_RISK = 30.0
@@ -111,6 +111,8 @@ class Engine:
         return public
 
     def _learn_norms(self, segment: str, event: Event, account_events: int) -> None:
+        if account_events <= HISTORY:
+            return  # `admitted` refuses an account's first requests whatever their hash
         event_hash = zlib.crc32(event.event_id.encode())
         if not admitted(account_events, event_hash):
             return  # most requests: every learner drops them, so their values are not built
@@ -129,11 +131,11 @@ class Engine:
         if profile is None:
             return
         held = profile.group_verdicts
-        before = combine(held)[0]
+        before = held[:]  # combined only if `hold` changes what the account holds (rarely)
         if not hold(held, verdict):
             return
         self.profiles[verdict.account_id] = profile
-        if abs(combine(held)[0] - before) >= 1.0:
+        if abs(combine(held)[0] - combine(before)[0]) >= 1.0:
             self.due.add(verdict.account_id)
 
     def rescore(self) -> list[Outcome]:

@@ -19,6 +19,7 @@ little). `snapshot()`/`restore()` give msgspec-encodable state for the streaming
 
 from __future__ import annotations
 
+import functools
 import math
 
 import msgspec
@@ -85,6 +86,7 @@ def bins_of(values: tuple[float | None, ...]) -> dict[int, float]:
     return {q * BINS + _bin(v): 1.0 for q, v in enumerate(values) if v is not None}
 
 
+@functools.lru_cache(maxsize=4096)  # once per request, over a few distinct clients and models
 def segment_of(endpoint: str | None, model: str | None, user_agent: str | None) -> str:
     """endpoint | model family (name without version digits) | client family (before '/')."""
     family = (model or "").rstrip("0123456789.-_") or "?"
