@@ -71,7 +71,7 @@ class Pipeline:
 
     def parse(self, raw: bytes, source: Source) -> Event | None:
         """Validate; invalid events go to the dead letters and None is returned."""
-        self.metrics.consumed.inc()
+        self.metrics.consumed.tally += 1
         result = parse_event(raw, now=self.clock())
         if isinstance(result, DeadLetter):
             result = with_format_hint(raw, result)
@@ -86,19 +86,19 @@ class Pipeline:
         if fmt is Format.CONTRACT:
             event = self._parse_contract(raw, source)
             return [] if event is None else event if event.__class__ is list else [event]
-        self.metrics.consumed.inc()
+        self.metrics.consumed.tally += 1
         return self._decode(raw, source, fmt)
 
     def _parse_contract(self, raw: bytes, source: Source) -> Event | list[Event] | None:
         """The fast path; only a failed single-event decode looks for an array or ndjson body."""
         result = parse_event(raw, now=self.clock())
         if result.__class__ is not DeadLetter:
-            self.metrics.consumed.inc()
+            self.metrics.consumed.tally += 1
             return result
         if ((result.reason is Reason.NOT_AN_OBJECT and raw.lstrip()[:1] == b"[")
                 or (result.reason in (Reason.INVALID_JSON, Reason.TRAILING_DATA)
                     and b"\n" in raw.strip())):
-            self.metrics.consumed.inc()
+            self.metrics.consumed.tally += 1
             return self._decode(raw, source, Format.CONTRACT)
         return self.parse(raw, source)  # records the dead letter, with its format hint
 
@@ -156,8 +156,9 @@ class Pipeline:
             return None
         self.record(outcome)
         if not outcome.duplicate:
-            self.metrics.scored.inc()
-            self.metrics.last_event_ts.set(event.ts)
+            metrics = self.metrics  # plain additions, folded in at each scrape (sinks/metrics.py)
+            metrics.scored.tally += 1
+            metrics.last_event_ts.latest = event.ts
         if self.topology is not None:
             for settled in self.topology.settle():
                 self.record(settled)

@@ -67,3 +67,22 @@ def test_names_follow_the_convention_and_say_why():
             assert family.documentation.strip(), family.name
             for sample in family.samples:
                 assert "account" not in "".join(sample.labels), family.name  # no per-account
+
+
+def test_tallied_per_event_metrics_are_read_as_if_incremented():
+    """The pipeline's per-event counts are plain additions: every read of the registry (a
+    scrape, a restricted scrape, get_sample_value) sees them, added once."""
+    from prometheus_client import generate_latest
+
+    m = Metrics()
+    m.consumed.tally += 3
+    m.consumed.inc()
+    m.last_event_ts.latest = 1700000000.5
+    value = m.registry.get_sample_value
+    assert value("distillguard_events_consumed_total") == 4
+    assert value("distillguard_events_consumed_total") == 4  # folded once, not per read
+    m.consumed.tally += 1
+    only = m.registry.restricted_registry(["distillguard_events_consumed_total"])
+    assert b"distillguard_events_consumed_total 5.0" in generate_latest(only)
+    assert value("distillguard_last_event_timestamp_seconds") == 1700000000.5
+    assert value("distillguard_events_scored_total") == 0
