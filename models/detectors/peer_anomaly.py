@@ -11,6 +11,9 @@ from the seed; their masses, the scaler's ranges and the score histogram are sav
 
 from __future__ import annotations
 
+import bisect
+import itertools
+
 import msgspec
 from distillguard.models.detectors.rules import ramp
 from river import anomaly
@@ -98,16 +101,14 @@ class PeerAnomaly:
 
     def threshold(self) -> float | None:
         """The `quantile` of benign accounts' scores (None until some were seen)."""
-        if self._cut is None:
-            total = sum(self.scores)
+        if self._cut is None:  # after every learned account: running sums in C, not a loop
+            cumulative = list(itertools.accumulate(self.scores))
+            total = cumulative[-1]
             if total < 50:
                 return None
-            target, acc = self.quantile * total, 0
-            for i, c in enumerate(self.scores):
-                acc += c
-                if acc >= target:
-                    self._cut = (i + 1) / SCORE_BINS
-                    break
+            i = bisect.bisect_left(cumulative, self.quantile * total)  # first bin reaching it
+            if i < SCORE_BINS:
+                self._cut = (i + 1) / SCORE_BINS
         return self._cut
 
     def strength(self, score: float) -> float:
