@@ -340,8 +340,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
                 int(system[:8], 16) if system else 0, hour // HOUR_BLOCK,
                 (zlib.crc32(user.encode()) & 0xFFFF | 1) if user else 0)
         if extractive:
-            for dim, k in enumerate(keys):
-                subs.add(dim, k, not harvest)
+            subs.add_all(keys, not harvest)
         else:
             subs.count_all(keys)
         recent = self.recent

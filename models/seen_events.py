@@ -26,7 +26,12 @@ class SeenEvents:
     def seen(self, account_id: str, event_id: str, ts: float) -> bool:
         """Was this id seen for this account? Records it if not."""
         bucket = int(ts // self.bucket_s)
-        ids = self.buckets.setdefault(bucket, {}).setdefault(account_id, set())
+        accounts = self.buckets.get(bucket)  # not setdefault: it builds a new default every call
+        if accounts is None:
+            accounts = self.buckets[bucket] = {}
+        ids = accounts.get(account_id)
+        if ids is None:
+            ids = accounts[account_id] = set()
         if event_id in ids:
             return True
         ids.add(event_id)

@@ -80,6 +80,14 @@ class SubStreams(msgspec.Struct, array_like=True):
             else:
                 self._row(dim, key)[COUNT] += 1
 
+    def add_all(self, keys: tuple[int, ...], reasoning_only: bool) -> None:
+        """`add(dim, keys[dim], reasoning_only)` for every dimension."""
+        for dim, key in enumerate(keys):
+            row = self._row(dim, key)
+            row[COUNT] += 1
+            row[EXTRACTIVE] += 1
+            row[REASONING] += reasoning_only
+
     def add(self, dim: int, key: int, reasoning_only: bool) -> None:
         """One harvest-like request; `reasoning_only`: harvest-like only by its reasoning ask."""
         row = self._row(dim, key)

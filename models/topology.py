@@ -55,10 +55,11 @@ class LocalTopology:
         verdicts; every `rescore_every` events, rescore the accounts whose group risk moved
         (as the worker does once per batch; their rescores publish nothing new)."""
         engine = self.engine
-        links, engine.links = engine.links, []
-        for link_key, summary in links:
-            for verdict in self.groups.merge(link_key, summary):
-                engine.receive(verdict)
+        if engine.links:  # only after a score that told the account's groups
+            links, engine.links = engine.links, []
+            for link_key, summary in links:
+                for verdict in self.groups.merge(link_key, summary):
+                    engine.receive(verdict)
         self._events += 1
         if self._events < self.rescore_every or not engine.due:
             return []
