@@ -198,6 +198,9 @@ def _at_least_three(lo: int, hi: int) -> re.Pattern:
 _OTHER_SCRIPTS = tuple((1 << i, _at_least_three(lo, hi))
                        for i, (lo, hi) in enumerate(_SCRIPT_RANGES) if i)  # (bit, pattern)
 _THREE_ASCII_LETTERS = re.compile("[A-Za-z][^A-Za-z]*[A-Za-z][^A-Za-z]*[A-Za-z]")
+# Every block but Latin starts at or above Greek: text with no character there (accented Latin,
+# most non-ASCII prompts) has no other script, whatever the 15 patterns would scan.
+_ABOVE_LATIN = re.compile(f"[{chr(min(lo for lo, _ in _SCRIPT_RANGES[1:]))}-\U0010ffff]")
 
 
 def scripts_of(text: str, sample: int = 400) -> int:
@@ -209,6 +212,8 @@ def scripts_of(text: str, sample: int = 400) -> int:
     if head.isascii():
         return int(latin)
     mask = int(latin or _is_latin(head))
+    if _ABOVE_LATIN.search(head) is None:
+        return mask
     for bit, pattern in _OTHER_SCRIPTS:
         if pattern.search(head) is not None:
             mask |= bit
