@@ -158,15 +158,23 @@ def fold(state: GroupState | None, link_key: str, summary: MemberSummary) -> Gro
 
 def group_risk(state: GroupState, link_key: str) -> GroupVerdict:
     """The group behind `link_key`, judged: a verdict addressed to nobody yet (risk 0-100)."""
-    members = list(state.members.values())
+    members = state.members.values()
     size = max(len(members), round(sketches.hll_count(state.seen)))
-    events = sum(m.events for m in members)
+    # One pass over the members (up to MAX_MEMBERS, after every summary a group receives); the
+    # sums add in member order, as four generator sums did.
+    events = n_extractive = n_benign = 0
+    weighted = 0
+    for m in members:
+        events += m.events
+        n_extractive += m.extraction >= EXTRACTIVE
+        n_benign += m.extraction < BENIGN and m.events >= JUDGE_EVENTS
+        weighted += m.events * m.extraction
     if len(members) < 2:
         return GroupVerdict("", group_of(link_key), 0.0, size, 0.0, events, 0, 0, 0.0)
     scale = size / len(members)
-    extractive = sum(m.extraction >= EXTRACTIVE for m in members) * scale
-    benign = sum(m.extraction < BENIGN and m.events >= JUDGE_EVENTS for m in members) * scale
-    merged = sum(m.events * m.extraction for m in members) / max(events, 1)
+    extractive = n_extractive * scale
+    benign = n_benign * scale
+    merged = weighted / max(events, 1)
     rarity = 1.0 / (1.0 + benign / (RARITY_SCALE + extractive))
     kind = link_key.split(":", 1)[0]
     strength = (_ramp(merged, 0.25, 0.6) * _ramp(extractive, 1, 4) * rarity
