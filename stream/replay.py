@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +12,7 @@ from distillguard.models.topology import LocalTopology
 from distillguard.sinks.base import BatchingSink
 from distillguard.sinks.files import DeadLetterFile
 from distillguard.sinks.metrics import Metrics
+from distillguard.stream.collector import fewer_collections
 from distillguard.stream.inputs import is_stdin, open_input, read_lines
 from distillguard.stream.intake import Format, Reason
 from distillguard.stream.intake.genai import DEFAULT_ACCOUNT_ATTRIBUTES
@@ -61,22 +59,6 @@ def is_binary_message(fmt: Format, fh) -> bool:
         return False
     head = fh.peek(64)[:64].lstrip() if hasattr(fh, "peek") else b"{"
     return bool(head) and head[:1] not in (b"{", b"[")
-
-
-GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections during a replay
-
-
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """A replay allocates a few objects per event and frees nearly all at once; with Python's
-    default threshold (700) the cyclic collector still runs often enough, walking every profile,
-    group and tree, to cost ~2 us an event (~3%). Raised for the replay, restored after."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def replay_file(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,

@@ -44,6 +44,7 @@ from distillguard.stream.agents.rekey import Partitioner
 from distillguard.stream.agents.score_accounts import score_accounts
 from distillguard.stream.agents.stage import AccountStage
 from distillguard.stream.batches.consumer import BatchApp
+from distillguard.stream.collector import collect_less
 from distillguard.stream.config import Settings
 from distillguard.stream.intake.formats import account_attribute_list, input_formats
 from distillguard.stream.kafka_security import faust_kwargs
@@ -218,6 +219,7 @@ def run_worker(settings: Settings) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aiokafka builds a debug record for every message it sends (~45 us each) unless told not to
     logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().level))
+    collect_less()
     metrics = Metrics()
     app = build_app(settings, metrics)  # topics exist before /metrics says "up"
     if settings.metrics_port:

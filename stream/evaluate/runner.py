@@ -16,6 +16,7 @@ from distillguard.models.timestamps import to_epoch_seconds
 from distillguard.models.topology import LocalTopology
 from distillguard.sinks.base import ListSink
 from distillguard.sinks.metrics import Metrics
+from distillguard.stream.collector import fewer_collections
 from distillguard.stream.evaluate.baselines import all_baselines
 from distillguard.stream.pipeline import Pipeline
 from distillguard.stream.progress import Progress
@@ -63,6 +64,13 @@ def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = No
         progress: bool = True, label_share: float = 0.0, baselines: bool = True) -> RunResult:
     """Replay `lines`; with `label_share` > 0, that share of our alerts is labelled by an
     analyst who knows the truth, and the label is fed back to the engine at once."""
+    with fewer_collections():
+        return _run(lines, labels, total, config, track, progress, label_share, baselines)
+
+
+def _run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None,
+         config: EngineConfig | None, track: Iterable[str], progress: bool, label_share: float,
+         baselines: bool) -> RunResult:
     profiles: dict[str, AccountProfile] = {}
     outputs: ListSink = ListSink()
     engine = Engine(profiles, config)
