@@ -1,5 +1,8 @@
 """Text signals: the grammar of grading prompts against the text benchmarks carry."""
 
+import threading
+import time
+
 from distillguard.models.text_signals import (
     _LISTS,
     _PHRASE_SHIFT,
@@ -57,7 +60,7 @@ def test_every_reasoning_phrase_and_process_noun_holds_a_stem():
 
 def test_one_scan_finds_exactly_the_words_each_list_contains():
     """`scan` (one automaton pass) sets a list's bit iff `word in low` for one of its words,
-    overlapping words included; a lone surrogate (no UTF-8) takes the `in` path alike."""
+    overlapping and nested words included, and text with a lone surrogate alike."""
     texts = ["", "stepstage", "the answers below: assistant b's response is better, rate 1-10",
              "schritt", "explique ton raisonnement étape par étape", "passo a passo",
              "work it out, show how you got there", "judge\ud800 the response", "一步一步思考过程"]
@@ -71,3 +74,28 @@ def test_one_scan_finds_exactly_the_words_each_list_contains():
         assert scan(low) == expected, low
     assert reasoning_language("schritt") == 0           # ASCII: only the English stems count
     assert reasoning_language("passo a passo") == 1 << LANGUAGES.index("it")  # first listed
+
+
+def test_scanning_keeps_up_beside_a_busy_thread():
+    """The worker runs threads beside its event loop (the PostgreSQL writer, the metrics
+    server). A matcher that releases the GIL on every call waits out another thread's switch
+    interval each time (~2k scans/s instead of ~500k, seen with ahocorasick-rs); one that keeps
+    it shares the GIL as plain Python does. 2,000 scans take ~10 ms that way, ~1 s the other."""
+    busy = threading.Event()
+    busy.set()
+
+    def spin() -> None:
+        while busy.is_set():
+            pass
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    try:
+        started = time.perf_counter()
+        for i in range(2000):
+            scan(f"please explain step by step why {i} is the answer")
+        elapsed = time.perf_counter() - started
+    finally:
+        busy.clear()
+        spinner.join()
+    assert elapsed < 0.4, f"2,000 scans took {elapsed:.2f} s beside a busy thread"
