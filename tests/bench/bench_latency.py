@@ -55,9 +55,13 @@ async def produce(broker: str, topic: str, events: list[dict], rate: int, second
     return sent
 
 
-def poll_rows(url: str, seen: dict[tuple[str, int], float], stop: threading.Event) -> None:
+def poll_rows(url: str, seen: dict[tuple[str, int], float], stop: threading.Event,
+              grouped: set[tuple[str, int]]) -> None:
+    """When each (account, seq) row first shows; `grouped`: those that then carried a group
+    reason (a row that a group verdict moved, not the account's own event)."""
     engine = sa.create_engine(url)
-    query = sa.text("SELECT account_id, seq FROM account_risk")
+    query = sa.text("SELECT account_id, seq, position('hydra_cluster' in reasons::text) > 0 "
+                    "FROM account_risk")
     try:
         while not stop.is_set():
             try:
@@ -66,8 +70,11 @@ def poll_rows(url: str, seen: dict[tuple[str, int], float], stop: threading.Even
             except sa.exc.ProgrammingError:  # not migrated yet
                 rows = []
             now = time.time()
-            for account, seq in rows:
-                seen.setdefault((account, seq), now)
+            for account, seq, group_reason in rows:
+                if (account, seq) not in seen:
+                    seen[(account, seq)] = now
+                    if group_reason:
+                        grouped.add((account, seq))
             stop.wait(0.05)
     finally:
         engine.dispose()
@@ -99,11 +106,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dg-bench-latency-"))
     sent_at: dict[str, list[float]] = defaultdict(list)
     seen: dict[tuple[str, int], float] = {}
+    grouped: set[tuple[str, int]] = set()
     with scratch_database(args.database_url) as url:
         worker = WorkerProcess(args.broker, url, tmp, **settings)
         worker.start()
         stop = threading.Event()
-        poller = threading.Thread(target=poll_rows, args=(url, seen, stop), daemon=True)
+        poller = threading.Thread(target=poll_rows, args=(url, seen, stop, grouped), daemon=True)
         poller.start()
         lags: list[float] = []
         load_done = threading.Event()
@@ -139,13 +147,18 @@ def main() -> None:
     latencies = [r[0] for r in rows]
     for latency, account, seq, at in rows[-3:]:
         print(f"slowest: {account} seq {seq} of {len(sent_at[account])}: {latency:.2f} s, "
-              f"row seen {at:.1f} s after the load started")
+              f"row seen {at:.1f} s after the load started"
+              + (", with a group reason" if (account, seq) in grouped else ""))
     print(f"\nproduced {sent} events in {load_s:.1f} s ({sent / load_s:,.0f}/s) to one worker "
           f"(PostgreSQL sink on), {args.accounts} accounts")
     if latencies:
         print(f"produce -> row in PostgreSQL, {len(latencies)} rows: p50 {pct(latencies, 0.5):.2f} s"
               f", p90 {pct(latencies, 0.9):.2f} s, p99 {pct(latencies, 0.99):.2f} s, "
               f"max {latencies[-1]:.2f} s")
+    slow = [(account, seq) for latency, account, seq, _ in rows if latency > 2.0]
+    if slow:
+        print(f"rows over 2 s: {len(slow)}, of them {sum(r in grouped for r in slow)} with a "
+              f"group reason")
     if lags:
         print(f"consumer lag during the load (gauge, every 0.5 s): median "
               f"{pct(sorted(lags), 0.5):,.0f}, max {max(lags):,.0f}")
