@@ -62,16 +62,9 @@ class SubStreams(msgspec.Struct, array_like=True):
             row[:] = [key, row[COUNT], row[COUNT], 0, 0]
         return row
 
-    def count(self, dim: int, key: int) -> None:
-        """One request without any flag (most requests)."""
-        rows = self.rows[dim]
-        if rows and rows[0][KEY] == key:
-            rows[0][COUNT] += 1
-        else:
-            self._row(dim, key)[COUNT] += 1
-
     def count_all(self, keys: tuple[int, ...]) -> None:
-        """`count(dim, keys[dim])` for every dimension: once per request, so inlined."""
+        """One request without any flag (most requests), in every dimension: `keys[dim]` is its
+        key there. Most requests fall in the first row (an account's usual key), tried first."""
         all_rows = self.rows
         for dim, key in enumerate(keys):
             rows = all_rows[dim]
@@ -81,19 +74,13 @@ class SubStreams(msgspec.Struct, array_like=True):
                 self._row(dim, key)[COUNT] += 1
 
     def add_all(self, keys: tuple[int, ...], reasoning_only: bool) -> None:
-        """`add(dim, keys[dim], reasoning_only)` for every dimension."""
+        """One harvest-like request in every dimension; `reasoning_only`: harvest-like only by
+        its reasoning ask."""
         for dim, key in enumerate(keys):
             row = self._row(dim, key)
             row[COUNT] += 1
             row[EXTRACTIVE] += 1
             row[REASONING] += reasoning_only
-
-    def add(self, dim: int, key: int, reasoning_only: bool) -> None:
-        """One harvest-like request; `reasoning_only`: harvest-like only by its reasoning ask."""
-        row = self._row(dim, key)
-        row[COUNT] += 1
-        row[EXTRACTIVE] += 1
-        row[REASONING] += reasoning_only
 
     def top(self, dim: int, k: int = 2) -> list[int]:
         """Keys of the k heaviest sub-streams of a dimension that have a value. Key 0 names
