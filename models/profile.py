@@ -287,7 +287,7 @@ class AccountProfile(msgspec.Struct, array_like=True):
         reasoning = grading = reordered = False
         if prompt is not None:
             reasoning, grading, reordered = self._update_prompt(prompt, text, signals)
-        visible = out - reasoning_tokens if reasoning_tokens <= out else out  # visible_output
+        visible = visible_output(event)
         if reasoning and visible < ESSAY_FACTOR * norms.long_output:
             shape = 0  # a long answer is what a reasoning ask is for: judged as reasoning
             seeking = False
