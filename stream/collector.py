@@ -19,7 +19,8 @@ def collect_less() -> None:
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """`collect_less` for the length of a replay or an evaluation, restored after."""
+    """`collect_less` for the length of a replay or an evaluation, restored after (also as a
+    decorator: `@fewer_collections()`)."""
     before = gc.get_threshold()
     collect_less()
     try:

@@ -61,6 +61,7 @@ def is_binary_message(fmt: Format, fh) -> bool:
     return bool(head) and head[:1] not in (b"{", b"[")
 
 
+@fewer_collections()
 def replay_file(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,
                 config: EngineConfig | None = None, progress: bool = True,
                 fmt: Format = Format.CONTRACT,
@@ -68,13 +69,6 @@ def replay_file(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,
     """Score every line of `path` (a file, or `-` for standard input; gzip/zstd are read as
     such) in the declared format `fmt`; an otlp-proto file is one message. Raises
     `stream.inputs.InputError` if the input cannot be opened or read."""
-    with fewer_collections():
-        return _replay(path, outputs, dead_letter_path, config, progress, fmt, account_attributes)
-
-
-def _replay(path: str | Path, outputs: BatchingSink, dead_letter_path: Path,
-            config: EngineConfig | None, progress: bool, fmt: Format,
-            account_attributes: tuple[str, ...]) -> ReplayResult:
     profiles: dict[str, AccountProfile] = {}
     metrics = Metrics()
     dead_letters = DeadLetterFile(dead_letter_path)

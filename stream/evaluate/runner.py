@@ -59,18 +59,12 @@ def _labelled(alert_id: str, share: float) -> bool:
     return int(hashlib.sha256(alert_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
+@fewer_collections()
 def run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None = None,
         config: EngineConfig | None = None, track: Iterable[str] = (),
         progress: bool = True, label_share: float = 0.0, baselines: bool = True) -> RunResult:
     """Replay `lines`; with `label_share` > 0, that share of our alerts is labelled by an
     analyst who knows the truth, and the label is fed back to the engine at once."""
-    with fewer_collections():
-        return _run(lines, labels, total, config, track, progress, label_share, baselines)
-
-
-def _run(lines: Iterable[bytes], labels: dict[str, Label], total: int | None,
-         config: EngineConfig | None, track: Iterable[str], progress: bool, label_share: float,
-         baselines: bool) -> RunResult:
     profiles: dict[str, AccountProfile] = {}
     outputs: ListSink = ListSink()
     engine = Engine(profiles, config)
