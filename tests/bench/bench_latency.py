@@ -8,7 +8,9 @@ Needs the broker and an admin PostgreSQL URL (each run gets a scratch database).
 
 Latency of a row = when a poll (every 50 ms) first sees the account's `seq` reach n, minus when
 the account's n-th distinct event was produced. Rows move when an account is scored (every 25
-events or an hour of event time), so every scoring event is one sample.
+events or an hour of event time), so every scoring event is one sample. A group verdict also
+rescores an account: that row counts from the account's last own event, which may be long before,
+so the output splits the rows by kind (`--rows-csv` writes them all).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=4000)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--accounts", type=int, default=2000)
+    ap.add_argument("--rows-csv", type=Path, help="write every row's latency here, to study the tail")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a worker setting, e.g. --set batch_within_s=0.05")
     args = ap.parse_args()
@@ -107,6 +110,7 @@ def main() -> None:
     sent_at: dict[str, list[float]] = defaultdict(list)
     seen: dict[tuple[str, int], float] = {}
     grouped: set[tuple[str, int]] = set()
+    phases: dict[str, float] = {}
     with scratch_database(args.database_url) as url:
         worker = WorkerProcess(args.broker, url, tmp, **settings)
         worker.start()
@@ -137,6 +141,8 @@ def main() -> None:
                     break
                 time.sleep(0.2)
             time.sleep(2)  # the last rows
+            phases = {k: v for k, v in worker.metrics().items()
+                      if k.startswith("distillguard_stage_seconds_total")}
         finally:
             stop.set()
             poller.join()
@@ -145,6 +151,12 @@ def main() -> None:
                   for (account, seq), seen_at in seen.items()
                   if 0 < seq <= len(sent_at.get(account, ())))
     latencies = [r[0] for r in rows]
+    if args.rows_csv:
+        with args.rows_csv.open("w") as out:
+            out.write("latency_s,account_id,seq,events_sent,seen_after_start_s,group_reason\n")
+            for latency, account, seq, at in rows:
+                out.write(f"{latency:.3f},{account},{seq},{len(sent_at[account])},{at:.2f},"
+                          f"{int((account, seq) in grouped)}\n")
     for latency, account, seq, at in rows[-3:]:
         print(f"slowest: {account} seq {seq} of {len(sent_at[account])}: {latency:.2f} s, "
               f"row seen {at:.1f} s after the load started"
@@ -155,6 +167,13 @@ def main() -> None:
         print(f"produce -> row in PostgreSQL, {len(latencies)} rows: p50 {pct(latencies, 0.5):.2f} s"
               f", p90 {pct(latencies, 0.9):.2f} s, p99 {pct(latencies, 0.99):.2f} s, "
               f"max {latencies[-1]:.2f} s")
+    kinds: dict[str, list[float]] = defaultdict(list)
+    for latency, _, seq, _ in rows:  # the worker's default cadence: events 1, 26, 51, ...
+        kinds["first event" if seq == 1 else "every 25th event" if (seq - 1) % 25 == 0 else
+              "other (after an hour of event time, or a group verdict's rescore)"].append(latency)
+    for kind, values in sorted(kinds.items()):
+        print(f"  {kind}: {len(values)} rows, p50 {pct(values, 0.5):.2f} s, "
+              f"p99 {pct(values, 0.99):.2f} s")
     slow = [(account, seq) for latency, account, seq, _ in rows if latency > 2.0]
     if slow:
         print(f"rows over 2 s: {len(slow)}, of them {sum(r in grouped for r in slow)} with a "
@@ -162,6 +181,8 @@ def main() -> None:
     if lags:
         print(f"consumer lag during the load (gauge, every 0.5 s): median "
               f"{pct(sorted(lags), 0.5):,.0f}, max {max(lags):,.0f}")
+    for name, value in sorted(phases.items()):
+        print(f"worker {name.split('{', 1)[1].rstrip('}')}: {value:.1f} s")
     print("consumer lag back to 0: " + (f"{drained_at:.1f} s after the load stopped"
                                         if drained_at is not None else "not within 120 s"))
 

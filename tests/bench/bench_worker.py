@@ -176,6 +176,9 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=4, help="of the input topic")
     ap.add_argument("--database-url", help="admin URL of PostgreSQL (default: temporary SQLite)")
     ap.add_argument("--skip", default="", help="comma-separated passes to skip: two")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE",
+                    help="also run one worker with this setting (e.g. state_cache=0), in turn "
+                         "with the default one, to A/B a setting within one run")
     args = ap.parse_args()
     _, stream = generate(SimConfig(events=args.events, accounts=args.accounts, seed=21))
     encode = msgspec.json.Encoder().encode
@@ -235,6 +238,12 @@ def main() -> None:
         one_steady = steady[-1]
         sizes = asyncio.run(changelog_sizes(
             args.broker, f"{one.env['DISTILLGUARD_APP_ID']}-account-profiles-changelog"))
+    for i, setting in enumerate(args.compare):
+        name, value = setting.split("=", 1)
+        for j, (label, extra) in enumerate(((f"worker x1 ({setting}) #{i + 1}", {name: value}),
+                                            (f"worker x1 (default) #{i + 1}", {}))):
+            with database() as url:
+                timed_workers(label, drain([worker(f"compare-{i}-{j}", url, **extra)], n))
     if "two" not in args.skip:
         with database() as url:
             first = worker("two-a", url)
