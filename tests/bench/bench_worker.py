@@ -177,7 +177,7 @@ def main() -> None:
     ap.add_argument("--database-url", help="admin URL of PostgreSQL (default: temporary SQLite)")
     ap.add_argument("--skip", default="", help="comma-separated passes to skip: two")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE",
-                    help="also run one worker with this setting (e.g. state_cache=0), in turn "
+                    help="also run one worker with this setting (e.g. batch_max=1000), in turn "
                          "with the default one, to A/B a setting within one run")
     args = ap.parse_args()
     _, stream = generate(SimConfig(events=args.events, accounts=args.accounts, seed=21))
