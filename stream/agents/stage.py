@@ -1,10 +1,11 @@
 """The checkpointed batch loop every keyed stage runs, and the per-account stage's shared parts.
 
 A stage is one task over one `BatchSink` (its topics' records in fetched chunks): it takes a
-batch without acking it, handles each record with its topic's handler, publishes what the batch
-produced, commits (stream/agents/checkpoint.py: flush state, await every send) and only then
-acks the batch. One task per stage, so a batch's changes are flushed by the batch that made
-them, before its records are acked.
+batch without acking it, handles each record with its topic's handler (sending the outputs that
+are ready every few hundred records), publishes the rest of what the batch produced, commits
+(stream/agents/checkpoint.py: flush state, await every send) and only then acks the batch. One
+task per stage, so a batch's changes are flushed by the batch that made them, before its records
+are acked.
 
 The per-account stage (profiles, seen event ids, one engine) reads four kinds of topics: the
 input, the re-keyed events, analyst labels and group verdicts. What it produces besides risk updates,
@@ -50,9 +51,14 @@ class BatchStage:
     batch_max: int = 2000
     batch_within_s: float = 0.05
     name: str = "stage"  # its agent's name, for metrics
+    send_every: int = 256  # records handled between two `send_ready` calls
 
     async def prepare(self) -> None:
         """Called before each batch is handled."""
+
+    async def send_ready(self) -> None:
+        """Queue outputs that need not wait for the end of the batch; called every
+        `send_every` records. Their deliveries are awaited by the commit all the same."""
 
     async def publish(self) -> None:
         """Queue what the batch produced (checkpoint.send); called before the commit."""
@@ -72,11 +78,14 @@ class BatchStage:
             for chunk in batch:
                 gaps.check(chunk.tp, chunk.first, chunk.last)
                 handle = handlers[chunk.tp.topic]
-                for record in chunk.records:
-                    result = handle(record)
-                    if result is not None:
-                        await result
-                n += len(chunk.records)
+                records = chunk.records
+                for start in range(0, len(records), self.send_every):
+                    for record in records[start:start + self.send_every]:
+                        result = handle(record)
+                        if result is not None:
+                            await result
+                    await self.send_ready()
+                n += len(records)
             await self.publish()
             handled = time.perf_counter()
             await self.checkpoint.commit()
@@ -116,12 +125,11 @@ class AccountStage(BatchStage):
                 self.use_learned(current)
         self.learned_ready = True
 
-    async def publish(self) -> None:
-        """Rescore accounts whose group verdicts changed, then queue what the batch produced:
-        dead letters, risk updates, alerts, links to the group stage, the learning delta."""
-        send, names, engine = self.checkpoint.send, self.names, self.engine
-        for outcome in engine.rescore():
-            self.pipeline.record(outcome)
+    async def send_ready(self) -> None:
+        """Dead letters, risk updates and alerts as they come, not at the end of the batch: a
+        batch of thousands of events would otherwise hold its first rows back until its last
+        event is scored. Offsets still wait for the commit, so delivery stays at-least-once."""
+        send, names = self.checkpoint.send, self.names
         for rec in self.dead_letters.items:
             headers = [("dlq.reason", rec.reason.encode()), ("dlq.error", rec.error.encode()[:1024])]
             headers += [(f"dlq.source.{k}", str(v).encode()) for k, v in rec.source.items()]
@@ -131,6 +139,16 @@ class AccountStage(BatchStage):
             await send(topic, out.account_id.encode(), _json.encode(out))
         self.dead_letters.items.clear()
         self.outputs.items.clear()
+
+    async def publish(self) -> None:
+        """Rescore accounts whose group verdicts changed, then queue what the batch produced
+        and `send_ready` has not sent: the rescores' outputs, links to the group stage, the
+        learning delta."""
+        engine = self.engine
+        for outcome in engine.rescore():
+            self.pipeline.record(outcome)
+        await self.send_ready()
+        send, names = self.checkpoint.send, self.names
         links, engine.links = engine.links, []
         for link_key, summary in links:
             key = link_key.encode()
