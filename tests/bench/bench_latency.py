@@ -27,6 +27,7 @@ from pathlib import Path
 import msgspec
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from distillguard.stream.config import Settings
 from distillguard.stream.simulate.generator import SimConfig, generate
 
 from tests.bench.bench_worker import pct
@@ -167,10 +168,12 @@ def main() -> None:
         print(f"produce -> row in PostgreSQL, {len(latencies)} rows: p50 {pct(latencies, 0.5):.2f} s"
               f", p90 {pct(latencies, 0.9):.2f} s, p99 {pct(latencies, 0.99):.2f} s, "
               f"max {latencies[-1]:.2f} s")
+    every = int(settings.get("score_every", Settings.score_every))  # cadence: 1, 1 + every, ...
     kinds: dict[str, list[float]] = defaultdict(list)
-    for latency, _, seq, _ in rows:  # the worker's default cadence: events 1, 26, 51, ...
-        kinds["first event" if seq == 1 else "every 25th event" if (seq - 1) % 25 == 0 else
-              "other (after an hour of event time, or a group verdict's rescore)"].append(latency)
+    for latency, _, seq, _ in rows:
+        kinds["first event" if seq == 1 else f"every {every}th event" if (seq - 1) % every == 0
+              else "other (after an hour of event time, or a group verdict's rescore)"
+              ].append(latency)
     for kind, values in sorted(kinds.items()):
         print(f"  {kind}: {len(values)} rows, p50 {pct(values, 0.5):.2f} s, "
               f"p99 {pct(values, 0.99):.2f} s")
