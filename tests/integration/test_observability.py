@@ -239,9 +239,11 @@ def test_every_queried_metric_is_served_by_a_live_worker(worker, kafka_broker):
     for e in events:
         producer.send(worker.input_topic, key=e["account_id"].encode(), value=json.dumps(e).encode())
     producer.close()
-    m = worker.wait_for(lambda m: m["distillguard_events_scored_total"] >= len(events),
-                        timeout_s=60, what="events scored")
-    assert m["distillguard_processing_latency_seconds_count"] > 0
+    # Events are counted as they are scored; a batch's latency and stage seconds only once it is
+    # committed (state and outputs flushed), so wait for both rather than sample mid-commit.
+    m = worker.wait_for(lambda m: m["distillguard_events_scored_total"] >= len(events)
+                        and m["distillguard_processing_latency_seconds_count"] > 0,
+                        timeout_s=60, what="events scored and their batch committed")
     assert m["distillguard_risk_score_count"] > 0
     for phase in ("handling", "committing"):  # where each stage's time goes
         assert m[f"distillguard_stage_seconds_total{{phase={phase},stage=score_accounts}}"] > 0
