@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import time
 import uuid
 
 import sqlalchemy as sa
@@ -60,6 +61,21 @@ def scratch_database(admin_url: str):
     try:
         yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            _drop_database(admin, name)
+        finally:
+            admin.dispose()
+
+
+def _drop_database(admin: sa.Engine, name: str, attempts: int = 20) -> None:
+    """DROP ... WITH (FORCE), retried: an autovacuum worker has no role, so a non-superuser may
+    not terminate it (InsufficientPrivilege) while it visits the new database; it soon leaves."""
+    for attempt in range(attempts):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            return
+        except sa.exc.ProgrammingError as err:
+            if attempt == attempts - 1 or getattr(err.orig, "pgcode", None) != "42501":
+                raise
+            time.sleep(0.5)
