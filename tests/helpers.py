@@ -6,10 +6,11 @@ import contextlib
 import hashlib
 import itertools
 import json
-import time
 import uuid
 
+import psycopg2.errors
 import sqlalchemy as sa
+from distillguard.sinks.retry import DATABASE, retry_sync
 
 _ids = itertools.count()
 BASE_TS = 1793491200_000  # 2026-11-01T00:00:00Z in epoch ms
@@ -67,15 +68,15 @@ def scratch_database(admin_url: str):
             admin.dispose()
 
 
-def _drop_database(admin: sa.Engine, name: str, attempts: int = 20) -> None:
+def _drop_database(admin: sa.Engine, name: str) -> None:
     """DROP ... WITH (FORCE), retried: an autovacuum worker has no role, so a non-superuser may
     not terminate it (InsufficientPrivilege) while it visits the new database; it soon leaves."""
-    for attempt in range(attempts):
+    def drop() -> None:
         try:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-            return
-        except sa.exc.ProgrammingError as err:
-            if attempt == attempts - 1 or getattr(err.orig, "pgcode", None) != "42501":
-                raise
-            time.sleep(0.5)
+        except sa.exc.DBAPIError as err:
+            raise err.orig from err  # psycopg2's own class, so retry_on can name the one to retry
+
+    retry_sync(drop, what=f"dropping scratch database {name}", timeout_s=10.0, backoff=DATABASE,
+               retry_on=(psycopg2.errors.InsufficientPrivilege,))
